@@ -1,0 +1,17 @@
+"""Database models: verifications, their transition history and the event outbox."""
+
+from models.base import Base, utcnow
+from models.outbox import OutboxEvent
+from models.status import TERMINAL_STATUSES, VerificationStatus
+from models.transition import Transition
+from models.verification import Verification
+
+__all__ = [
+    "TERMINAL_STATUSES",
+    "Base",
+    "OutboxEvent",
+    "Transition",
+    "Verification",
+    "VerificationStatus",
+    "utcnow",
+]

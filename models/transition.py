@@ -1,0 +1,35 @@
+"""History: one row for every status change a verification went through."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import ForeignKey, Integer, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from models.base import Base, BigId, UtcDateTime, utcnow
+
+
+class Transition(Base):
+    """A committed status change.
+
+    (verification_id, version) is unique: the version a transition produced
+    can be written once, so a duplicated poll cannot add a second history row
+    even if the optimistic guard were bypassed.
+    """
+
+    __tablename__ = "verification_transitions"
+    __table_args__ = (UniqueConstraint("verification_id", "version"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    verification_id: Mapped[int] = mapped_column(
+        BigId, ForeignKey("verifications.id", ondelete="CASCADE"), index=True
+    )
+    version: Mapped[int] = mapped_column(Integer)
+    from_status: Mapped[str] = mapped_column(String(32))
+    to_status: Mapped[str] = mapped_column(String(32))
+    provider_status: Mapped[str | None] = mapped_column(String(128))
+    # provider | provider_error | timed_out
+    reason: Mapped[str] = mapped_column(String(32))
+    error_code: Mapped[str | None] = mapped_column(String(64))
+    occurred_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)

@@ -1,0 +1,58 @@
+"""The tracked verification, one row per (provider, external id)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from models.base import Base, BigId, JsonDocument, UtcDateTime, utcnow
+
+
+class Verification(Base):
+    """Current state of one verification at one provider.
+
+    `version` guards every write (optimistic concurrency): a writer updates
+    `WHERE version = <the version it read>`, so two workers polling the same
+    verification at once cannot both record a transition.
+    `next_poll_at` is NULL once the verification is terminal; the scheduler's
+    due query reads only the index on it.
+    """
+
+    __tablename__ = "verifications"
+    __table_args__ = (
+        UniqueConstraint("provider", "external_id"),
+        Index("ix_verifications_next_poll_at", "next_poll_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    provider: Mapped[str] = mapped_column(String(32))
+    external_id: Mapped[str] = mapped_column(String(128))
+    verification_type: Mapped[str | None] = mapped_column(String(32))
+    status: Mapped[str] = mapped_column(String(32))
+    provider_status: Mapped[str | None] = mapped_column(String(128))
+    next_poll_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    # Polls since the status last changed: drives the quiet-session backoff.
+    poll_attempts: Mapped[int] = mapped_column(Integer, default=0)
+    # Consecutive failed polls: drives the error backoff.
+    error_count: Mapped[int] = mapped_column(Integer, default=0)
+    # Consecutive permanent failures (auth, not found, malformed): bounded.
+    permanent_error_count: Mapped[int] = mapped_column(Integer, default=0)
+    total_polls: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    last_error_code: Mapped[str | None] = mapped_column(String(64))
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    # The provider's latest answer and the adapter's non-personal summary of it.
+    result: Mapped[dict[str, Any] | None] = mapped_column(JsonDocument)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
+    last_polled_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    finished_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+
+    def __repr__(self) -> str:
+        return (
+            f"<Verification {self.id} {self.provider}:{self.external_id} "
+            f"{self.status} v{self.version}>"
+        )
