@@ -1,0 +1,41 @@
+"""Shared fixtures: databases on both backends, and the service fixtures from tests/support."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from models.db import Database
+from worker.migrate import upgrade
+
+
+@pytest.fixture
+def sqlite_url(tmp_path) -> str:
+    return f"sqlite:///{tmp_path / 'kyc.db'}"
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def database_url(request, tmp_path) -> str:
+    """A fresh, empty database URL on each backend."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'kyc.db'}"
+    return request.getfixturevalue("postgres_url")
+
+
+@pytest.fixture
+def db(database_url) -> Iterator[Database]:
+    """A migrated database (SQLite and PostgreSQL)."""
+    upgrade(database_url)
+    database = Database(database_url)
+    yield database
+    database.dispose()
+
+
+@pytest.fixture
+def sqlite_db(sqlite_url) -> Iterator[Database]:
+    """A migrated SQLite database, for tests whose subject is not the backend."""
+    upgrade(sqlite_url)
+    database = Database(sqlite_url)
+    yield database
+    database.dispose()

@@ -1,0 +1,96 @@
+"""Helper for services that listen to kyc-poller's events (`kyc-events` prints them).
+
+Pub/sub delivers to whoever is subscribed at the moment of publishing; the
+helper parses each message, skips anything that is not a kyc-poller event,
+and drops repeats of an event id it has already yielded.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections import OrderedDict
+from collections.abc import Iterator
+from typing import Any
+
+import redis
+
+from worker.config import Settings
+from worker.events import EVENT_SCHEMA_VERSION
+
+REQUIRED_FIELDS = ("event_id", "event_type", "schema_version", "verification_id", "to_status")
+
+
+class _RecentIds:
+    """A bounded memory of event ids already delivered."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._ids: OrderedDict[str, None] = OrderedDict()
+
+    def seen(self, event_id: str) -> bool:
+        if event_id in self._ids:
+            return True
+        self._ids[event_id] = None
+        if len(self._ids) > self.size:
+            self._ids.popitem(last=False)
+        return False
+
+
+def parse_event(raw: bytes | str) -> dict[str, Any] | None:
+    """Decode one channel message; None if it is not a kyc-poller event we understand."""
+    try:
+        event = json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        return None
+    if not isinstance(event, dict) or any(name not in event for name in REQUIRED_FIELDS):
+        return None
+    if event["schema_version"] != EVENT_SCHEMA_VERSION:
+        return None
+    return event
+
+
+def iter_events(
+    client: redis.Redis,
+    channel: str,
+    *,
+    poll_timeout: float = 1.0,
+    dedupe_size: int = 100_000,
+    yield_idle: bool = False,
+) -> Iterator[dict[str, Any] | None]:
+    """Yield events from `channel` forever; with `yield_idle`, also None after each idle wait."""
+    recent = _RecentIds(dedupe_size)
+    pubsub = client.pubsub(ignore_subscribe_messages=True)
+    pubsub.subscribe(channel)
+    try:
+        while True:
+            message = pubsub.get_message(timeout=poll_timeout)
+            if message is None:
+                if yield_idle:
+                    yield None
+                continue
+            event = parse_event(message["data"])
+            if event is not None and not recent.seen(event["event_id"]):
+                yield event
+    finally:
+        pubsub.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    settings = Settings.from_env()
+    parser = argparse.ArgumentParser(description="Print kyc-poller events as JSON lines.")
+    parser.add_argument("--redis-url", default=settings.redis_url)
+    parser.add_argument("--channel", default=settings.events_channel)
+    args = parser.parse_args(argv)
+    client = redis.Redis.from_url(args.redis_url)
+    try:
+        for event in iter_events(client, args.channel):
+            print(json.dumps(event, sort_keys=True), flush=True)
+    except KeyboardInterrupt:
+        return 0
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
