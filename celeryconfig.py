@@ -1,0 +1,51 @@
+"""Celery configuration for kyc-poller workers and beat (values come from the environment).
+
+Poll tasks are acked late and rejected back to the queue when a worker process
+dies, so a crashed worker's poll runs again; the scheduler's claim lease covers
+anything the broker still loses.
+"""
+
+from __future__ import annotations
+
+import os
+
+from worker.config import Settings
+
+_settings = Settings.from_env()
+
+broker_url = _settings.effective_broker_url
+broker_connection_retry_on_startup = True
+# Redis broker: an unacked task is redelivered after this long (a dead worker's task).
+broker_transport_options = {"visibility_timeout": int(max(_settings.claim_lease_seconds, 60))}
+
+task_serializer = "json"
+accept_content = ["json"]
+result_serializer = "json"
+task_ignore_result = True
+result_backend = None
+
+task_acks_late = True
+task_reject_on_worker_lost = True
+task_acks_on_failure_or_timeout = True
+worker_prefetch_multiplier = 1
+task_time_limit = 120
+task_soft_time_limit = 100
+
+worker_hijack_root_logger = False
+worker_redirect_stdouts = False
+timezone = "UTC"
+enable_utc = True
+
+beat_schedule_filename = os.environ.get("KYC_BEAT_SCHEDULE_FILE", "var/celerybeat-schedule")
+beat_schedule = {
+    "schedule-due-polls": {
+        "task": "kyc.schedule_due_polls",
+        "schedule": _settings.schedule_interval,
+        "options": {"expires": max(_settings.schedule_interval * 2, 1.0)},
+    },
+    "relay-outbox": {
+        "task": "kyc.relay_outbox",
+        "schedule": _settings.relay_interval,
+        "options": {"expires": max(_settings.relay_interval * 2, 1.0)},
+    },
+}

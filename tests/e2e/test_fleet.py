@@ -1,0 +1,183 @@
+"""End to end: real Celery worker and beat processes, real redis-server, fake providers over
+HTTP, on SQLite and on PostgreSQL. Verifications of all four providers must reach their
+terminal states with exactly one event per committed transition, even when a worker is
+killed mid-run."""
+
+from __future__ import annotations
+
+import os
+import queue
+import threading
+import time
+import uuid
+from collections import Counter
+from itertools import pairwise
+
+import pytest
+import redis
+from sqlalchemy import select
+
+from models import Transition
+from models.db import Database
+from models.status import TERMINAL_STATUSES
+from worker.demo import DEMO_TUNING
+from worker.demo_scenarios import demo_scenarios
+from worker.local_fleet import database_summary, start_beat, start_worker, track
+from worker.migrate import upgrade
+from worker.subscriber import iter_events
+
+pytestmark = pytest.mark.e2e
+CHANNEL_PREFIX = "e2e.kyc.events."
+
+
+class EventCollector:
+    def __init__(self, url: str, channel: str) -> None:
+        self.events: queue.Queue = queue.Queue()
+        self.stop = threading.Event()
+        ready = threading.Event()
+
+        def run() -> None:
+            client = redis.Redis.from_url(url)
+            for event in iter_events(client, channel, poll_timeout=0.2, yield_idle=True):
+                ready.set()
+                if self.stop.is_set():
+                    return
+                if event is not None:
+                    self.events.put(event)
+
+        threading.Thread(target=run, daemon=True).start()
+        assert ready.wait(10), "could not subscribe"
+
+    def all(self) -> list[dict]:
+        return list(self.events.queue)
+
+
+@pytest.fixture
+def fleet_env(request, tmp_path, fake_providers, redis_url):
+    backend = request.param
+    database_url = (
+        f"sqlite:///{tmp_path / 'kyc.db'}"
+        if backend == "sqlite"
+        else request.getfixturevalue("postgres_url")
+    )
+    upgrade(database_url)
+    channel = CHANNEL_PREFIX + uuid.uuid4().hex
+    env = {
+        **os.environ,
+        **DEMO_TUNING,
+        **fake_providers.provider_env(),
+        "KYC_DATABASE_URL": database_url,
+        "KYC_REDIS_URL": redis_url,
+        "KYC_EVENTS_CHANNEL": channel,
+        "KYC_LOG_FORMAT": "json",
+    }
+    return env
+
+
+def wait_until_done(env, expected, collector, processes, timeout=120.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for proc in processes:
+            assert proc.running, f"{proc.name} died:\n{proc.log_tail()}"
+        statuses, transitions, unpublished = database_summary(env["KYC_DATABASE_URL"])
+        done = set(statuses) == set(expected) and all(
+            s in TERMINAL_STATUSES for s in statuses.values()
+        )
+        if done and unpublished == 0 and len(collector.all()) >= transitions:
+            time.sleep(1.0)  # anything late would be a duplicate: give it a chance to show
+            return statuses
+        time.sleep(0.3)
+    logs = "\n".join(p.log_tail() for p in processes)
+    pytest.fail(f"not done in {timeout}s: {database_summary(env['KYC_DATABASE_URL'])}\n{logs}")
+
+
+def assert_one_event_per_transition(env, collector):
+    database = Database(env["KYC_DATABASE_URL"])
+    try:
+        with database.session() as session:
+            transitions = session.scalars(select(Transition).order_by(Transition.id)).all()
+    finally:
+        database.dispose()
+    events = collector.all()
+    ids = Counter(e["event_id"] for e in events)
+    assert all(n == 1 for n in ids.values()), "an event was delivered twice"
+    assert sorted((e["verification_id"], e["verification_version"]) for e in events) == sorted(
+        (t.verification_id, t.version) for t in transitions
+    )
+    # Each verification's history is a chain: every change starts where the last ended.
+    by_verification: dict[int, list[Transition]] = {}
+    for transition in transitions:
+        by_verification.setdefault(transition.verification_id, []).append(transition)
+    for chain in by_verification.values():
+        assert chain[0].from_status == "pending"
+        for before, after in pairwise(chain):
+            assert after.from_status == before.to_status
+            assert after.from_status != after.to_status
+
+
+@pytest.mark.parametrize("fleet_env", ["sqlite", "postgres"], indirect=True)
+def test_fleet_drives_every_provider_to_a_final_decision(fleet_env, fake_providers, tmp_path):
+    env = fleet_env
+    scenarios = demo_scenarios(f"{uuid.uuid4().int % 10**8:08d}")
+    for s in scenarios:
+        fake_providers.add_session(s.provider, s.external_id, s.script, s.verification_type)
+    collector = EventCollector(env["KYC_REDIS_URL"], env["KYC_EVENTS_CHANNEL"])
+    worker = start_worker(env, tmp_path, concurrency=2)
+    beat = start_beat(env, tmp_path)
+    try:
+        for s in scenarios:
+            if s.tracked_by_app:
+                track(env["KYC_REDIS_URL"], s.provider, s.external_id, s.verification_type)
+        # Tracking twice changes nothing.
+        first = scenarios[0]
+        track(env["KYC_REDIS_URL"], first.provider, first.external_id)
+        expected = {(s.provider, s.external_id): s.expected for s in scenarios}
+        statuses = wait_until_done(env, expected, collector, [worker, beat])
+    finally:
+        collector.stop.set()
+        beat.stop()
+        worker.stop()
+    assert statuses == expected
+    assert_one_event_per_transition(env, collector)
+    assert {e["provider"] for e in collector.all()} == {"notus", "bank131", "gu1", "predicate"}
+
+
+@pytest.mark.parametrize("fleet_env", ["sqlite", "postgres"], indirect=True)
+def test_a_killed_worker_loses_nothing_and_duplicates_nothing(fleet_env, fake_providers, tmp_path):
+    env = {**fleet_env, "KYC_CLAIM_LEASE_SECONDS": "3"}
+    run = f"{uuid.uuid4().int % 10**8:08d}"
+    scenarios = []
+    for n in range(12):
+        provider = ("notus", "gu1")[n % 2]
+        external_id = f"crash-{run}-{n}"
+        script = (
+            ["PENDING", {"fault": "timeout", "delay": 0.8}, "IN_REVIEW", "APPROVED"]
+            if provider == "notus"
+            else ["pending", {"fault": "timeout", "delay": 0.8}, "in_review", "approved"]
+        )
+        fake_providers.add_session(provider, external_id, script)
+        scenarios.append((provider, external_id))
+    collector = EventCollector(env["KYC_REDIS_URL"], env["KYC_EVENTS_CHANNEL"])
+    doomed = start_worker(env, tmp_path, concurrency=2, name="doomed")
+    beat = start_beat(env, tmp_path)
+    survivor = None
+    try:
+        for provider, external_id in scenarios:
+            track(env["KYC_REDIS_URL"], provider, external_id)
+        # Let the doomed worker get into the middle of things, then kill it outright.
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and len(collector.all()) < 4:
+            time.sleep(0.1)
+        assert collector.all(), doomed.log_tail()
+        doomed.kill()
+        survivor = start_worker(env, tmp_path, concurrency=2, name="survivor")
+        expected = {key: "approved" for key in scenarios}
+        statuses = wait_until_done(env, expected, collector, [survivor, beat])
+    finally:
+        collector.stop.set()
+        beat.stop()
+        doomed.kill()
+        if survivor is not None:
+            survivor.stop()
+    assert statuses == expected
+    assert_one_event_per_transition(env, collector)
