@@ -31,7 +31,7 @@ worker_prefetch_multiplier = 1
 task_time_limit = 120
 task_soft_time_limit = 100
 
-worker_hijack_root_logger = False
+# structlog writes its own lines to stderr; do not re-log them through Celery.
 worker_redirect_stdouts = False
 timezone = "UTC"
 enable_utc = True
