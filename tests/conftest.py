@@ -7,6 +7,14 @@ from collections.abc import Iterator
 import pytest
 
 from models.db import Database
+from tests.support.providers import fake_providers  # noqa: F401
+from tests.support.services import (  # noqa: F401
+    postgres_server,
+    postgres_url,
+    redis_server,
+    redis_url,
+    restartable_redis,
+)
 from worker.migrate import upgrade
 
 

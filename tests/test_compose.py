@@ -156,6 +156,27 @@ def test_worker_and_beat_start_after_migration_and_healthy_backends(compose, nam
     assert depends["redis"] == {"condition": "service_healthy"}
 
 
+def test_every_dependency_is_a_defined_service(compose):
+    """The schema cannot see cross-references; a typo here only fails at `docker compose up`."""
+    services = compose["services"]
+    for name, service in services.items():
+        for dependency in service.get("depends_on", {}):
+            assert dependency in services, f"{name} depends on undefined {dependency!r}"
+            assert dependency != name, name
+
+
+def test_credentials_are_the_ones_the_fake_providers_accept(compose):
+    from fake_providers.credentials import FakeCredentials
+
+    fake = FakeCredentials()
+    env = environment(compose["services"]["worker"])
+    assert env["NOTUS_API_KEY"] == fake.notus_api_key
+    assert env["BANK131_PROJECT"] == fake.bank131_project
+    assert env["BANK131_SIGNING_SECRET"] == fake.bank131_signing_secret
+    assert env["GU1_API_KEY"] == fake.gu1_api_key
+    assert env["PREDICATE_API_KEY"] == fake.predicate_api_key
+
+
 def test_migration_waits_for_a_healthy_database(compose):
     depends = compose["services"]["migrate"]["depends_on"]
     assert depends["postgres"] == {"condition": "service_healthy"}

@@ -28,7 +28,7 @@ def runtime_env(monkeypatch, sqlite_url, redis_url, fake_providers):
     monkeypatch.setenv("KYC_DATABASE_URL", sqlite_url)
     monkeypatch.setenv("KYC_REDIS_URL", redis_url)
     monkeypatch.setenv("KYC_EVENTS_CHANNEL", "tasks.test.events")
-    monkeypatch.setattr(app.conf, "task_always_eager", True)
+    monkeypatch.setitem(app.conf, "task_always_eager", True)
     reset_runtime()
     yield get_runtime()
     get_runtime().db.dispose()

@@ -79,9 +79,17 @@ class ProviderConfigurationError(Exception):
 
 
 class ProviderAdapter(Protocol):
-    """One provider's status check."""
+    """One provider's status check.
+
+    The concrete adapters define `validate_external_id` as a classmethod, so
+    tracking can validate a request through `get_adapter_class(name)` on a
+    process that has no credentials for that provider.
+    """
 
     name: str
+    # The type stored when an app tracks a verification without one (None: the
+    # provider has no verification types).
+    default_verification_type: str | None
 
     def validate_external_id(self, external_id: str, verification_type: str | None) -> None:
         """Raise ValueError when the id cannot be a valid id at this provider."""

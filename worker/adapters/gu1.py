@@ -1,0 +1,195 @@
+"""gu1: a KYC validation, fetched by its id.
+
+GUESS: the endpoint and auth. The docs name the call ("Get Validation by ID")
+without its path; we use GET {base}/api/kyc/validations/{validationId} with
+`Authorization: Bearer <api_key>`, and read the validation object at the top
+level of the answer: {"id", "status", "decision", "warnings", "extractedData", ...}.
+
+Status words are documented and map 1:1 (STATUS_MAP), matched case-insensitively.
+
+The summary keeps the decision (document authenticity, face match, liveness,
+AML), feature scores and warning codes, never extractedData, document numbers,
+media keys or IP addresses. Both documented decision shapes are read:
+- overview: decision.documentAuthenticity / faceMatch / liveness / aml with
+  pass | fail | pending (AML: clear | match | pending), taken as they are;
+  GUESS: also accepted when nested under decision.verificationResults;
+- feature blocks: id_verification (or id_verifications[0]), face_match
+  (face_matches[0]), liveness (liveness_checks[0]), aml_screening
+  (aml_screenings[0]), each with a status (Approved, Declined, In Review, ...),
+  an optional score and warnings.
+GUESS: feature statuses are put into the overview's words by FEATURE_RESULTS
+(Approved -> pass, Declined -> fail, In Review -> review, not started/in
+progress -> pending; for AML pass/fail read clear/match), so the summary has
+one vocabulary whichever shape came. When a check is in both shapes, the
+overview value wins. Warnings (top-level risk codes and the features' warning
+codes: strings, or objects whose risk/code field is taken) are merged in
+order without duplicates. gu1 has no verification types.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from models.status import VerificationStatus
+from worker.adapters.base import PermanentProviderError, PollResult, ProviderConfigurationError
+from worker.adapters.http import (
+    ProviderHttp,
+    check_base_url,
+    provider_url,
+    short_text,
+    status_word,
+    unknown_status,
+)
+from worker.config import ProviderSettings
+from worker.ids import validate_external_id
+
+VALIDATION_PATH = ("api", "kyc", "validations")
+
+# gu1 status word (lower-cased) -> normalized status.
+STATUS_MAP: dict[str, VerificationStatus] = {
+    "pending": VerificationStatus.PENDING,
+    "in_progress": VerificationStatus.IN_PROGRESS,
+    "in_review": VerificationStatus.IN_REVIEW,
+    "approved": VerificationStatus.APPROVED,
+    "rejected": VerificationStatus.REJECTED,
+    "expired": VerificationStatus.EXPIRED,
+    "abandoned": VerificationStatus.ABANDONED,
+    "cancelled": VerificationStatus.CANCELLED,
+}
+
+# Summary key -> (overview key, feature block key, its array alias).
+DECISION_CHECKS: tuple[tuple[str, str, str, str], ...] = (
+    ("document_authenticity", "documentAuthenticity", "id_verification", "id_verifications"),
+    ("face_match", "faceMatch", "face_match", "face_matches"),
+    ("liveness", "liveness", "liveness", "liveness_checks"),
+    ("aml", "aml", "aml_screening", "aml_screenings"),
+)
+# Feature blocks whose warnings are collected (ip_analysis: its codes only, never the address).
+WARNING_FEATURES: tuple[tuple[str, str], ...] = (
+    ("id_verification", "id_verifications"),
+    ("face_match", "face_matches"),
+    ("liveness", "liveness_checks"),
+    ("aml_screening", "aml_screenings"),
+    ("ip_analysis", "ip_analyses"),
+)
+# Feature block status (lower-cased) -> overview result word (GUESS, see the module doc).
+FEATURE_RESULTS: dict[str, str] = {
+    "approved": "pass",
+    "declined": "fail",
+    "in review": "review",
+    "not started": "pending",
+    "in progress": "pending",
+    "pending": "pending",
+}
+AML_RESULTS: dict[str, str] = {"pass": "clear", "fail": "match"}
+_CODE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}")
+_WORD = re.compile(r"[A-Za-z][A-Za-z _-]{0,31}")
+
+
+class Gu1Adapter:
+    """Status check of one gu1 KYC validation."""
+
+    name: str = "gu1"
+    default_verification_type: str | None = None
+
+    def __init__(self, settings: ProviderSettings, http: ProviderHttp) -> None:
+        self.base_url = check_base_url(self.name, settings.base_url)
+        if not settings.api_key:
+            raise ProviderConfigurationError("gu1 has no API key configured (GU1_API_KEY)")
+        self._api_key = settings.api_key
+        self.http = http
+
+    @classmethod
+    def validate_external_id(cls, external_id: str, verification_type: str | None) -> None:
+        validate_external_id(external_id)
+        if verification_type:
+            raise ValueError(f"gu1 has no verification types; got type {verification_type!r}")
+
+    def fetch_status(self, external_id: str, verification_type: str | None) -> PollResult:
+        try:
+            self.validate_external_id(external_id, verification_type)
+        except ValueError as exc:
+            raise PermanentProviderError("invalid_external_id", str(exc)) from None
+        url = provider_url(self.base_url, *VALIDATION_PATH, external_id)
+        body = self.http.request_json(
+            self.name, "GET", url, headers={"Authorization": f"Bearer {self._api_key}"}
+        )
+        word = status_word(self.name, body)
+        status = STATUS_MAP.get(word.lower())
+        if status is None:
+            raise unknown_status(self.name, word)
+        return PollResult(
+            status=status, provider_status=word, payload=body, summary=summarize(body)
+        )
+
+
+def summarize(validation: dict[str, Any]) -> dict[str, Any]:
+    """Decision results, scores and warning codes; nothing from extractedData or media."""
+    summary: dict[str, Any] = {}
+    decision = validation.get("decision")
+    decision = decision if isinstance(decision, dict) else {}
+    nested = decision.get("verificationResults")
+    overview = nested if isinstance(nested, dict) else {}
+    scores: dict[str, float] = {}
+    for key, overview_key, feature_key, alias in DECISION_CHECKS:
+        block = _feature_block(decision, feature_key, alias)
+        result = _word(decision.get(overview_key)) or _word(overview.get(overview_key))
+        if result is None and block is not None:
+            result = _feature_result(block.get("status"), aml=key == "aml")
+        if result is not None:
+            summary[key] = result
+        score = block.get("score") if block is not None else None
+        if isinstance(score, int | float) and not isinstance(score, bool):
+            scores[key] = score
+    if scores:
+        summary["scores"] = scores
+    warnings = _codes(validation.get("warnings"))
+    for feature_key, alias in WARNING_FEATURES:
+        block = _feature_block(decision, feature_key, alias)
+        if block is not None:
+            warnings.extend(_codes(block.get("warnings")))
+    if warnings or "warnings" in validation:
+        summary["warnings"] = list(dict.fromkeys(warnings))
+    return summary
+
+
+def _feature_block(decision: dict[str, Any], key: str, alias: str) -> dict[str, Any] | None:
+    """The singular block, else the first element of its array alias."""
+    block = decision.get(key)
+    if isinstance(block, dict):
+        return block
+    items = decision.get(alias)
+    if isinstance(items, list) and items and isinstance(items[0], dict):
+        return items[0]
+    return None
+
+
+def _word(value: object) -> str | None:
+    """A short result word (pass, clear, ...), lower-cased; anything else is ignored."""
+    if isinstance(value, str) and _WORD.fullmatch(value.strip()):
+        return value.strip().lower()
+    return None
+
+
+def _feature_result(value: object, *, aml: bool) -> str | None:
+    word = _word(value)
+    if word is None:
+        return None
+    result = FEATURE_RESULTS.get(word.replace("_", " "), word.replace(" ", "_"))
+    return AML_RESULTS.get(result, result) if aml else result
+
+
+def _codes(warnings: object) -> list[str]:
+    """Warning codes: plain strings, or the risk/code field of warning objects."""
+    if not isinstance(warnings, list):
+        return []
+    codes = []
+    for warning in warnings:
+        code = warning
+        if isinstance(warning, dict):
+            code = warning.get("risk") or warning.get("code")
+        text = short_text(code)
+        if text is not None and _CODE.fullmatch(text):
+            codes.append(text)
+    return codes
