@@ -17,7 +17,6 @@ import redis
 from models.db import Database
 from worker.adapters import build_adapters
 from worker.adapters.base import ProviderAdapter
-from worker.adapters.http import ProviderHttp, create_http_session
 from worker.config import Settings
 from worker.polling import Poller
 from worker.relay import OutboxRelay
@@ -34,12 +33,7 @@ class Runtime:
 
     @cached_property
     def adapters(self) -> dict[str, ProviderAdapter]:
-        http = ProviderHttp(
-            create_http_session(),
-            connect_timeout=self.settings.http_connect_timeout,
-            read_timeout=self.settings.http_read_timeout,
-        )
-        return build_adapters(self.settings, http)
+        return build_adapters(self.settings)
 
     @cached_property
     def redis(self) -> redis.Redis:

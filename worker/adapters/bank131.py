@@ -37,6 +37,11 @@ import requests
 
 from models.status import VerificationStatus
 from worker.adapters.base import PermanentProviderError, PollResult, ProviderConfigurationError
+from worker.adapters.common import (
+    lookup_status,
+    refuse_invalid_id,
+    validate_untyped_id,
+)
 from worker.adapters.http import (
     ProviderHttp,
     check_base_url,
@@ -47,10 +52,8 @@ from worker.adapters.http import (
     raise_for_http_status,
     short_text,
     status_word,
-    unknown_status,
 )
 from worker.config import ProviderSettings
-from worker.ids import validate_external_id
 
 CHECK_PATH = ("api", "v1.1", "check")
 PROJECT_HEADER = "X-PARTNER-PROJECT"
@@ -110,15 +113,10 @@ class Bank131Adapter:
 
     @classmethod
     def validate_external_id(cls, external_id: str, verification_type: str | None) -> None:
-        validate_external_id(external_id)
-        if verification_type:
-            raise ValueError(f"bank131 has no verification types; got type {verification_type!r}")
+        validate_untyped_id(cls.name, external_id, verification_type)
 
     def fetch_status(self, external_id: str, verification_type: str | None) -> PollResult:
-        try:
-            self.validate_external_id(external_id, verification_type)
-        except ValueError as exc:
-            raise PermanentProviderError("invalid_external_id", str(exc)) from None
+        refuse_invalid_id(self.validate_external_id, external_id, verification_type)
         response = self._send(provider_url(self.base_url, *CHECK_PATH, external_id))
         answer = json_object_or_none(response)
         status = response.status_code
@@ -148,9 +146,7 @@ class Bank131Adapter:
             provider_status = f"error:{code}"
         else:
             provider_status = word
-        outcome = STATUS_MAP.get(provider_status)
-        if outcome is None:
-            raise unknown_status(self.name, provider_status)
+        outcome = lookup_status(self.name, provider_status, STATUS_MAP)
         if isinstance(outcome, Failure):
             raise PermanentProviderError(
                 outcome.code,

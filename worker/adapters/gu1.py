@@ -32,17 +32,21 @@ import re
 from typing import Any
 
 from models.status import VerificationStatus
-from worker.adapters.base import PermanentProviderError, PollResult, ProviderConfigurationError
+from worker.adapters.base import PollResult
+from worker.adapters.common import (
+    lookup_status,
+    refuse_invalid_id,
+    require_api_key,
+    validate_untyped_id,
+)
 from worker.adapters.http import (
     ProviderHttp,
     check_base_url,
     provider_url,
     short_text,
     status_word,
-    unknown_status,
 )
 from worker.config import ProviderSettings
-from worker.ids import validate_external_id
 
 VALIDATION_PATH = ("api", "kyc", "validations")
 
@@ -95,30 +99,21 @@ class Gu1Adapter:
 
     def __init__(self, settings: ProviderSettings, http: ProviderHttp) -> None:
         self.base_url = check_base_url(self.name, settings.base_url)
-        if not settings.api_key:
-            raise ProviderConfigurationError("gu1 has no API key configured (GU1_API_KEY)")
-        self._api_key = settings.api_key
+        self._api_key = require_api_key(self.name, settings.api_key, "GU1_API_KEY")
         self.http = http
 
     @classmethod
     def validate_external_id(cls, external_id: str, verification_type: str | None) -> None:
-        validate_external_id(external_id)
-        if verification_type:
-            raise ValueError(f"gu1 has no verification types; got type {verification_type!r}")
+        validate_untyped_id(cls.name, external_id, verification_type)
 
     def fetch_status(self, external_id: str, verification_type: str | None) -> PollResult:
-        try:
-            self.validate_external_id(external_id, verification_type)
-        except ValueError as exc:
-            raise PermanentProviderError("invalid_external_id", str(exc)) from None
+        refuse_invalid_id(self.validate_external_id, external_id, verification_type)
         url = provider_url(self.base_url, *VALIDATION_PATH, external_id)
         body = self.http.request_json(
             self.name, "GET", url, headers={"Authorization": f"Bearer {self._api_key}"}
         )
         word = status_word(self.name, body)
-        status = STATUS_MAP.get(word.lower())
-        if status is None:
-            raise unknown_status(self.name, word)
+        status = lookup_status(self.name, word, STATUS_MAP)
         return PollResult(
             status=status, provider_status=word, payload=body, summary=summarize(body)
         )

@@ -19,7 +19,13 @@ from __future__ import annotations
 from typing import Any
 
 from models.status import VerificationStatus
-from worker.adapters.base import PermanentProviderError, PollResult, ProviderConfigurationError
+from worker.adapters.base import PollResult
+from worker.adapters.common import (
+    lookup_status,
+    refuse_invalid_id,
+    require_api_key,
+    validate_untyped_id,
+)
 from worker.adapters.http import (
     ProviderHttp,
     check_base_url,
@@ -27,10 +33,8 @@ from worker.adapters.http import (
     provider_url,
     short_text,
     status_word,
-    unknown_status,
 )
 from worker.config import ProviderSettings
-from worker.ids import validate_external_id
 
 STATUS_PATH = ("api", "v1", "kyc", "individual-verification-sessions", "standard")
 
@@ -58,31 +62,22 @@ class NotusAdapter:
 
     def __init__(self, settings: ProviderSettings, http: ProviderHttp) -> None:
         self.base_url = check_base_url(self.name, settings.base_url)
-        if not settings.api_key:
-            raise ProviderConfigurationError("notus has no API key configured (NOTUS_API_KEY)")
-        self._api_key = settings.api_key
+        self._api_key = require_api_key(self.name, settings.api_key, "NOTUS_API_KEY")
         self.http = http
 
     @classmethod
     def validate_external_id(cls, external_id: str, verification_type: str | None) -> None:
-        validate_external_id(external_id)
-        if verification_type:
-            raise ValueError(f"notus has no verification types; got type {verification_type!r}")
+        validate_untyped_id(cls.name, external_id, verification_type)
 
     def fetch_status(self, external_id: str, verification_type: str | None) -> PollResult:
-        try:
-            self.validate_external_id(external_id, verification_type)
-        except ValueError as exc:
-            raise PermanentProviderError("invalid_external_id", str(exc)) from None
+        refuse_invalid_id(self.validate_external_id, external_id, verification_type)
         url = provider_url(self.base_url, *STATUS_PATH, external_id)
         body = self.http.request_json(self.name, "GET", url, headers={"x-api-key": self._api_key})
         session = body.get("session")
         if not isinstance(session, dict):
             raise malformed_response(self.name, "the 'session' object is missing")
         word = status_word(self.name, session)
-        status = STATUS_MAP.get(word.upper())
-        if status is None:
-            raise unknown_status(self.name, word)
+        status = lookup_status(self.name, word, STATUS_MAP, str.upper)
         return PollResult(
             status=status, provider_status=word, payload=body, summary=summarize(session)
         )

@@ -20,14 +20,18 @@ import re
 from typing import Any
 
 from models.status import VerificationStatus
-from worker.adapters.base import PermanentProviderError, PollResult, ProviderConfigurationError
+from worker.adapters.base import PollResult
+from worker.adapters.common import (
+    lookup_status,
+    refuse_invalid_id,
+    require_api_key,
+)
 from worker.adapters.http import (
     ProviderHttp,
     check_base_url,
     provider_url,
     short_text,
     status_word,
-    unknown_status,
 )
 from worker.config import ProviderSettings
 from worker.ids import validate_external_id
@@ -55,11 +59,7 @@ class PredicateAdapter:
 
     def __init__(self, settings: ProviderSettings, http: ProviderHttp) -> None:
         self.base_url = check_base_url(self.name, settings.base_url)
-        if not settings.api_key:
-            raise ProviderConfigurationError(
-                "predicate has no API key configured (PREDICATE_API_KEY)"
-            )
-        self._api_key = settings.api_key
+        self._api_key = require_api_key(self.name, settings.api_key, "PREDICATE_API_KEY")
         self.http = http
 
     @classmethod
@@ -77,18 +77,13 @@ class PredicateAdapter:
 
     def fetch_status(self, external_id: str, verification_type: str | None) -> PollResult:
         verification_type = verification_type or DEFAULT_TYPE
-        try:
-            self.validate_external_id(external_id, verification_type)
-        except ValueError as exc:
-            raise PermanentProviderError("invalid_external_id", str(exc)) from None
+        refuse_invalid_id(self.validate_external_id, external_id, verification_type)
         url = provider_url(self.base_url, *STATUS_PATH, verification_type, external_id)
         body = self.http.request_json(
             self.name, "GET", url, headers={"Authorization": f"Bearer {self._api_key}"}
         )
         word = status_word(self.name, body)
-        status = STATUS_MAP.get(word.lower())
-        if status is None:
-            raise unknown_status(self.name, word)
+        status = lookup_status(self.name, word, STATUS_MAP)
         return PollResult(
             status=status, provider_status=word, payload=body, summary=summarize(body)
         )
