@@ -25,6 +25,7 @@ from worker.adapters import build_adapters
 from worker.adapters.http import ProviderHttp, create_http_session
 from worker.config import Settings
 from worker.embedded_redis import EmbeddedRedis
+from worker.logging_setup import configure_logging
 from worker.migrate import upgrade
 from worker.polling import Poller
 from worker.relay import OutboxRelay
@@ -51,6 +52,7 @@ def main() -> int:
     parser.add_argument("--verifications", type=int, default=2000)
     parser.add_argument("--threads", type=int, default=4)
     args = parser.parse_args()
+    configure_logging("console", "WARNING")  # figures only, not one line per event
 
     tmp = tempfile.TemporaryDirectory()
     url = args.database_url or f"sqlite:///{Path(tmp.name) / 'bench.db'}"
