@@ -174,15 +174,27 @@ class Poller:
 
     # -- writing -----------------------------------------------------------------
 
-    def _guarded_update(
-        self, session: Session, snapshot: _Snapshot, values: dict[str, Any]
+    def _write(
+        self,
+        snapshot: _Snapshot,
+        values: dict[str, Any],
+        add_rows: Callable[[Session], None] | None = None,
     ) -> bool:
-        result = session.execute(
-            update(Verification)
-            .where(Verification.id == snapshot.id, Verification.version == snapshot.version)
-            .values(version=snapshot.version + 1, **values)
-        )
-        return result.rowcount == 1  # type: ignore[attr-defined]
+        """Update the row only if it is still at the version we read; then add `add_rows`.
+
+        All in one transaction: False means another worker wrote first and nothing changed.
+        """
+        with self.db.session() as session, session.begin():
+            result = session.execute(
+                update(Verification)
+                .where(Verification.id == snapshot.id, Verification.version == snapshot.version)
+                .values(version=snapshot.version + 1, **values)
+            )
+            if result.rowcount != 1:  # type: ignore[attr-defined]
+                return False
+            if add_rows is not None:
+                add_rows(session)
+        return True
 
     def _record_unchanged(
         self, snapshot: _Snapshot, result: PollResult, now: datetime, stored: dict[str, Any]
@@ -202,9 +214,7 @@ class Poller:
             "updated_at": now,
             "next_poll_at": next_at,
         }
-        with self.db.session() as session, session.begin():
-            written = self._guarded_update(session, snapshot, values)
-        if not written:
+        if not self._write(snapshot, values):
             return self._conflict(snapshot)
         log.debug(
             "poll_unchanged",
@@ -258,9 +268,7 @@ class Poller:
         }
         if error.provider_status is not None:
             values["provider_status"] = error.provider_status[:128]
-        with self.db.session() as session, session.begin():
-            written = self._guarded_update(session, snapshot, values)
-        if not written:
+        if not self._write(snapshot, values):
             return self._conflict(snapshot)
         (bound.error if error.permanent else bound.warning)(
             "poll_failed",
@@ -314,42 +322,40 @@ class Poller:
                 occurred_at=now,
             )
         )
-        with self.db.session() as session, session.begin():
-            if not self._guarded_update(session, snapshot, values):
-                written = False
-            else:
-                written = True
-                session.add(
-                    Transition(
-                        verification_id=snapshot.id,
-                        version=new_version,
-                        from_status=snapshot.status.value,
-                        to_status=new.status.value,
-                        provider_status=new.provider_status,
-                        reason=new.reason,
-                        error_code=new.error_code,
-                        occurred_at=now,
-                    )
+
+        def add_history(session: Session) -> None:
+            session.add(
+                Transition(
+                    verification_id=snapshot.id,
+                    version=new_version,
+                    from_status=snapshot.status.value,
+                    to_status=new.status.value,
+                    provider_status=new.provider_status,
+                    reason=new.reason,
+                    error_code=new.error_code,
+                    occurred_at=now,
                 )
-                session.add(
-                    OutboxEvent(
-                        event_id=event["event_id"],
-                        event_type=event["event_type"],
-                        verification_id=snapshot.id,
-                        payload=event,
-                        created_at=now,
-                    )
+            )
+            session.add(
+                OutboxEvent(
+                    event_id=event["event_id"],
+                    event_type=event["event_type"],
+                    verification_id=snapshot.id,
+                    payload=event,
+                    created_at=now,
                 )
-                if new.related_external_id:
-                    # Bank131 already_exists: follow the earlier check it points at.
-                    insert_verification_if_absent(
-                        session,
-                        provider=snapshot.provider,
-                        external_id=new.related_external_id,
-                        verification_type=snapshot.verification_type,
-                        now=now,
-                    )
-        if not written:
+            )
+            if new.related_external_id:
+                # Bank131 already_exists: follow the earlier check it points at.
+                insert_verification_if_absent(
+                    session,
+                    provider=snapshot.provider,
+                    external_id=new.related_external_id,
+                    verification_type=snapshot.verification_type,
+                    now=now,
+                )
+
+        if not self._write(snapshot, values, add_history):
             return self._conflict(snapshot)
         log.info(
             "status_changed",
