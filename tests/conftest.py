@@ -38,12 +38,3 @@ def db(database_url) -> Iterator[Database]:
     database = Database(database_url)
     yield database
     database.dispose()
-
-
-@pytest.fixture
-def sqlite_db(sqlite_url) -> Iterator[Database]:
-    """A migrated SQLite database, for tests whose subject is not the backend."""
-    upgrade(sqlite_url)
-    database = Database(sqlite_url)
-    yield database
-    database.dispose()

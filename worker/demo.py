@@ -18,21 +18,19 @@ import os
 import queue
 import shutil
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import redis
-
 from fake_providers.server import FakeProviders
 from models.status import TERMINAL_STATUSES
+from worker.config import Settings
 from worker.demo_scenarios import Scenario, demo_scenarios
 from worker.embedded_redis import EmbeddedRedis
 from worker.local_fleet import ChildProcess, database_summary, start_beat, start_worker, track
 from worker.migrate import upgrade
-from worker.subscriber import iter_events
+from worker.subscriber import BackgroundSubscriber
 
 # Short intervals so the demo finishes in well under a minute.
 DEMO_TUNING = {
@@ -55,7 +53,7 @@ def _print(line: str) -> None:
 
 
 @contextlib.contextmanager
-def _redis_url(var_dir: Path) -> Iterator[str]:
+def _redis_url() -> Iterator[str]:
     configured = os.environ.get("KYC_REDIS_URL") or os.environ.get("REDIS_URL")
     if configured:
         yield configured
@@ -63,25 +61,6 @@ def _redis_url(var_dir: Path) -> Iterator[str]:
     with EmbeddedRedis() as server:
         _print(f"redis:     embedded redis-server at {server.url}")
         yield server.url
-
-
-def _event_listener(url: str, channel: str, out: queue.Queue[dict[str, Any]]) -> threading.Event:
-    ready = threading.Event()
-    stop = threading.Event()
-
-    def run() -> None:
-        events = iter_events(redis.Redis.from_url(url), channel, poll_timeout=0.2, yield_idle=True)
-        for event in events:
-            ready.set()
-            if stop.is_set():
-                return
-            if event is not None:
-                out.put(event)
-
-    threading.Thread(target=run, name="event-listener", daemon=True).start()
-    if not ready.wait(10):
-        raise RuntimeError("could not subscribe to the events channel")
-    return stop
 
 
 def _format_event(event: dict[str, Any]) -> str:
@@ -102,7 +81,7 @@ def run_demo(var_dir: Path, timeout: float, concurrency: int) -> int:
     run_id = f"{int(time.time()) % 10**8:08d}"
     scenarios = demo_scenarios(run_id)
 
-    with FakeProviders() as fake, _redis_url(var_dir) as redis_url:
+    with FakeProviders() as fake, _redis_url() as redis_url:
         _print(f"providers: fake providers at {fake.url}")
         _print(f"database:  {database_url}")
         env = {
@@ -120,19 +99,15 @@ def run_demo(var_dir: Path, timeout: float, concurrency: int) -> int:
                 scenario.provider, scenario.external_id, scenario.script, scenario.verification_type
             )
 
-        from worker.config import Settings
-
-        settings = Settings.from_env()
-        received: queue.Queue[dict[str, Any]] = queue.Queue()
-        stop_listening = _event_listener(redis_url, settings.events_channel, received)
+        subscriber = BackgroundSubscriber(redis_url, Settings.from_env().events_channel)
 
         worker = start_worker(env, var_dir, concurrency=concurrency)
         beat = start_beat(env, var_dir)
         _print(f"celery:    worker (concurrency {concurrency}) and beat; logs in {var_dir}")
         try:
-            return _drive(scenarios, redis_url, database_url, received, timeout, (worker, beat))
+            return _drive(scenarios, redis_url, database_url, subscriber, timeout, (worker, beat))
         finally:
-            stop_listening.set()
+            subscriber.stop()
             beat.stop()
             worker.stop()
 
@@ -141,7 +116,7 @@ def _drive(
     scenarios: list[Scenario],
     broker_url: str,
     database_url: str,
-    received: queue.Queue[dict[str, Any]],
+    subscriber: BackgroundSubscriber,
     timeout: float,
     processes: tuple[ChildProcess, ...],
 ) -> int:
@@ -164,7 +139,7 @@ def _drive(
                 _print(f"\n{proc.name} exited with {proc.proc.returncode}; see {proc.log_path}")
                 return 1
         try:
-            event = received.get(timeout=0.5)
+            event = subscriber.events.get(timeout=0.5)
             events.append(event)
             _print(_format_event(event))
             continue

@@ -118,10 +118,12 @@ class OutboxRelay:
             report = self.relay_batch()
             published += report.published
             duplicates += report.already_published
-            if report.pending_error or (report.published + report.already_published) == 0:
+            # A short batch means the outbox is drained; an error means Redis is away.
+            if (
+                report.pending_error
+                or report.published + report.already_published < self.batch_size
+            ):
                 return RelayReport(published, duplicates, report.pending_error)
-            if report.published + report.already_published < self.batch_size:
-                break
         return RelayReport(published, duplicates, None)
 
 

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import queue
 import sys
+import threading
 from collections import OrderedDict
 from collections.abc import Iterator
 from typing import Any
@@ -75,6 +77,39 @@ def iter_events(
                 yield event
     finally:
         pubsub.close()
+
+
+class BackgroundSubscriber:
+    """Collects a channel's events on a daemon thread (the demo and the end-to-end tests).
+
+    The constructor returns once the subscription is live, so nothing published
+    afterwards is missed.
+    """
+
+    def __init__(self, redis_url: str, channel: str, *, ready_timeout: float = 10.0) -> None:
+        self.events: queue.Queue[dict[str, Any]] = queue.Queue()
+        self._stopping = threading.Event()
+        ready = threading.Event()
+
+        def run() -> None:
+            client = redis.Redis.from_url(redis_url)
+            for event in iter_events(client, channel, poll_timeout=0.2, yield_idle=True):
+                ready.set()
+                if self._stopping.is_set():
+                    return
+                if event is not None:
+                    self.events.put(event)
+
+        threading.Thread(target=run, name="event-subscriber", daemon=True).start()
+        if not ready.wait(ready_timeout):
+            raise RuntimeError(f"could not subscribe to {channel!r} within {ready_timeout:.0f}s")
+
+    def received(self) -> list[dict[str, Any]]:
+        """Every event collected so far, in arrival order."""
+        return list(self.events.queue)
+
+    def stop(self) -> None:
+        self._stopping.set()
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -6,15 +6,12 @@ killed mid-run."""
 from __future__ import annotations
 
 import os
-import queue
-import threading
 import time
 import uuid
 from collections import Counter
 from itertools import pairwise
 
 import pytest
-import redis
 from sqlalchemy import select
 
 from models import Transition
@@ -24,32 +21,10 @@ from worker.demo import DEMO_TUNING
 from worker.demo_scenarios import demo_scenarios
 from worker.local_fleet import database_summary, start_beat, start_worker, track
 from worker.migrate import upgrade
-from worker.subscriber import iter_events
+from worker.subscriber import BackgroundSubscriber
 
 pytestmark = pytest.mark.e2e
 CHANNEL_PREFIX = "e2e.kyc.events."
-
-
-class EventCollector:
-    def __init__(self, url: str, channel: str) -> None:
-        self.events: queue.Queue = queue.Queue()
-        self.stop = threading.Event()
-        ready = threading.Event()
-
-        def run() -> None:
-            client = redis.Redis.from_url(url)
-            for event in iter_events(client, channel, poll_timeout=0.2, yield_idle=True):
-                ready.set()
-                if self.stop.is_set():
-                    return
-                if event is not None:
-                    self.events.put(event)
-
-        threading.Thread(target=run, daemon=True).start()
-        assert ready.wait(10), "could not subscribe"
-
-    def all(self) -> list[dict]:
-        return list(self.events.queue)
 
 
 @pytest.fixture
@@ -83,7 +58,7 @@ def wait_until_done(env, expected, collector, processes, timeout=120.0):
         done = set(statuses) == set(expected) and all(
             s in TERMINAL_STATUSES for s in statuses.values()
         )
-        if done and unpublished == 0 and len(collector.all()) >= transitions:
+        if done and unpublished == 0 and len(collector.received()) >= transitions:
             time.sleep(1.0)  # anything late would be a duplicate: give it a chance to show
             return statuses
         time.sleep(0.3)
@@ -98,7 +73,7 @@ def assert_one_event_per_transition(env, collector):
             transitions = session.scalars(select(Transition).order_by(Transition.id)).all()
     finally:
         database.dispose()
-    events = collector.all()
+    events = collector.received()
     ids = Counter(e["event_id"] for e in events)
     assert all(n == 1 for n in ids.values()), "an event was delivered twice"
     assert sorted((e["verification_id"], e["verification_version"]) for e in events) == sorted(
@@ -121,7 +96,7 @@ def test_fleet_drives_every_provider_to_a_final_decision(fleet_env, fake_provide
     scenarios = demo_scenarios(f"{uuid.uuid4().int % 10**8:08d}")
     for s in scenarios:
         fake_providers.add_session(s.provider, s.external_id, s.script, s.verification_type)
-    collector = EventCollector(env["KYC_REDIS_URL"], env["KYC_EVENTS_CHANNEL"])
+    collector = BackgroundSubscriber(env["KYC_REDIS_URL"], env["KYC_EVENTS_CHANNEL"])
     worker = start_worker(env, tmp_path, concurrency=2)
     beat = start_beat(env, tmp_path)
     try:
@@ -134,12 +109,12 @@ def test_fleet_drives_every_provider_to_a_final_decision(fleet_env, fake_provide
         expected = {(s.provider, s.external_id): s.expected for s in scenarios}
         statuses = wait_until_done(env, expected, collector, [worker, beat])
     finally:
-        collector.stop.set()
+        collector.stop()
         beat.stop()
         worker.stop()
     assert statuses == expected
     assert_one_event_per_transition(env, collector)
-    assert {e["provider"] for e in collector.all()} == {"notus", "bank131", "gu1", "predicate"}
+    assert {e["provider"] for e in collector.received()} == {"notus", "bank131", "gu1", "predicate"}
 
 
 @pytest.mark.parametrize("fleet_env", ["sqlite", "postgres"], indirect=True)
@@ -157,7 +132,7 @@ def test_a_killed_worker_loses_nothing_and_duplicates_nothing(fleet_env, fake_pr
         )
         fake_providers.add_session(provider, external_id, script)
         scenarios.append((provider, external_id))
-    collector = EventCollector(env["KYC_REDIS_URL"], env["KYC_EVENTS_CHANNEL"])
+    collector = BackgroundSubscriber(env["KYC_REDIS_URL"], env["KYC_EVENTS_CHANNEL"])
     doomed = start_worker(env, tmp_path, concurrency=2, name="doomed")
     beat = start_beat(env, tmp_path)
     survivor = None
@@ -166,15 +141,15 @@ def test_a_killed_worker_loses_nothing_and_duplicates_nothing(fleet_env, fake_pr
             track(env["KYC_REDIS_URL"], provider, external_id)
         # Let the doomed worker get into the middle of things, then kill it outright.
         deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and len(collector.all()) < 4:
+        while time.monotonic() < deadline and len(collector.received()) < 4:
             time.sleep(0.1)
-        assert collector.all(), doomed.log_tail()
+        assert collector.received(), doomed.log_tail()
         doomed.kill()
         survivor = start_worker(env, tmp_path, concurrency=2, name="survivor")
         expected = {key: "approved" for key in scenarios}
         statuses = wait_until_done(env, expected, collector, [survivor, beat])
     finally:
-        collector.stop.set()
+        collector.stop()
         beat.stop()
         doomed.kill()
         if survivor is not None:

@@ -73,14 +73,7 @@ def redis_server() -> Iterator[EmbeddedRedis | ExternalRedis]:
     if external:
         yield ExternalRedis(external)
         return
-    try:
-        server = EmbeddedRedis().start()
-    except RedisServerNotFound as exc:
-        unavailable(str(exc))
-    try:
-        yield server
-    finally:
-        server.stop()
+    yield from _embedded_redis()
 
 
 @pytest.fixture
@@ -97,6 +90,11 @@ def redis_url(redis_server) -> str:
 @pytest.fixture
 def restartable_redis() -> Iterator[EmbeddedRedis]:
     """A server of the test's own, so stopping it cannot break other tests."""
+    yield from _embedded_redis()
+
+
+def _embedded_redis() -> Iterator[EmbeddedRedis]:
+    """A started EmbeddedRedis, stopped afterwards; unavailable() when there is no binary."""
     try:
         server = EmbeddedRedis().start()
     except RedisServerNotFound as exc:
