@@ -1,6 +1,7 @@
-# kyc-poller: one image for the worker, beat, the migration job and the fake providers
-# (docker-compose.yml picks the command per service).
-FROM python:3.11-slim
+# kyc-poller images. Two targets:
+#   runtime (the default, last-but-one stage): the product only — worker, beat, migrations.
+#   dev: runtime plus the devkit (fake providers, demo); docker-compose's fake providers use it.
+FROM python:3.11-slim AS runtime
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
@@ -8,7 +9,11 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
 
 WORKDIR /app
-COPY . .
+# Only the product's sources: the devkit never reaches this image.
+COPY pyproject.toml README.md alembic.ini celeryconfig.py ./
+COPY worker ./worker
+COPY tasks ./tasks
+COPY models ./models
 # psycopg[binary] ships its own libpq, so the slim image needs no build tools.
 RUN pip install . && rm -rf build ./*.egg-info
 
@@ -18,3 +23,12 @@ RUN useradd --system --create-home --uid 10001 --user-group kyc
 USER kyc
 
 CMD ["celery", "-A", "tasks.app", "worker", "--loglevel=INFO"]
+
+FROM runtime AS dev
+USER root
+COPY devkit ./devkit
+RUN pip install ./devkit && rm -rf devkit/build devkit/*.egg-info
+USER kyc
+
+# `docker build .` builds the product image.
+FROM runtime

@@ -2,9 +2,9 @@
 
 from models.base import Base, utcnow
 from models.outbox import OutboxEvent
-from models.status import TERMINAL_STATUSES, VerificationStatus
 from models.transition import Transition
 from models.verification import Verification
+from worker.domain.statuses import TERMINAL_STATUSES, VerificationStatus
 
 __all__ = [
     "TERMINAL_STATUSES",

@@ -18,19 +18,19 @@ from pathlib import Path
 
 import redis
 
-from fake_providers.server import FakeProviders
+from devkit.embedded_redis import EmbeddedRedis
+from devkit.fake_providers.server import FakeProviders
 from models import utcnow
 from models.db import Database
 from worker.adapters import build_adapters
 from worker.adapters.http import ProviderHttp, create_http_session
 from worker.config import Settings
-from worker.embedded_redis import EmbeddedRedis
 from worker.logging_setup import configure_logging
 from worker.migrate import upgrade
-from worker.polling import Poller
-from worker.relay import OutboxRelay
-from worker.scheduler import claim_due_verifications
-from worker.tracking import insert_verification_if_absent
+from worker.services.polling import Poller
+from worker.services.relay import OutboxRelay
+from worker.services.scheduling import claim_due_verifications
+from worker.services.tracking import insert_verification_if_absent
 
 PROVIDER_SCRIPTS = {
     "notus": ["PENDING", "APPROVED"],

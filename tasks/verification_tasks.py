@@ -14,9 +14,9 @@ import structlog
 from celery import shared_task
 
 from models import utcnow
-from worker import tracking
 from worker.runtime import get_runtime
-from worker.scheduler import claim_due_verifications
+from worker.services import tracking
+from worker.services.scheduling import claim_due_verifications
 
 log = structlog.get_logger(__name__)
 

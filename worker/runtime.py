@@ -18,8 +18,8 @@ from models.db import Database
 from worker.adapters import build_adapters
 from worker.adapters.base import ProviderAdapter
 from worker.config import Settings
-from worker.polling import Poller
-from worker.relay import OutboxRelay
+from worker.services.polling import Poller
+from worker.services.relay import OutboxRelay
 
 
 @dataclass

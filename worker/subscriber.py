@@ -19,7 +19,7 @@ from typing import Any
 import redis
 
 from worker.config import Settings
-from worker.events import EVENT_SCHEMA_VERSION
+from worker.domain.events import EVENT_SCHEMA_VERSION
 
 REQUIRED_FIELDS = ("event_id", "event_type", "schema_version", "verification_id", "to_status")
 

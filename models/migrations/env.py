@@ -1,19 +1,28 @@
-"""Alembic environment: runs migrations against KYC_DATABASE_URL (or the URL given in config)."""
+"""Alembic environment: migrates the URL in the Alembic config, else KYC_DATABASE_URL.
+
+`python -m worker.migrate` puts the configured URL into the config; plain
+`alembic upgrade head` needs KYC_DATABASE_URL. Persistence imports nothing from
+the worker's configuration.
+"""
 
 from __future__ import annotations
+
+import os
 
 from alembic import context
 
 from models import Base
 from models.db import create_db_engine
-from worker.config import Settings
 
 config = context.config
 target_metadata = Base.metadata
 
 
 def _database_url() -> str:
-    return config.get_main_option("sqlalchemy.url") or Settings.from_env().database_url
+    url = config.get_main_option("sqlalchemy.url") or os.environ.get("KYC_DATABASE_URL")
+    if not url:
+        raise RuntimeError("no database URL: set KYC_DATABASE_URL or use python -m worker.migrate")
+    return url
 
 
 def run_migrations_offline() -> None:

@@ -14,12 +14,12 @@ from itertools import pairwise
 import pytest
 from sqlalchemy import select
 
+from devkit.demo import DEMO_TUNING
+from devkit.demo_scenarios import demo_scenarios
+from devkit.local_fleet import database_summary, start_beat, start_worker, track
 from models import Transition
 from models.db import Database
-from models.status import TERMINAL_STATUSES
-from worker.demo import DEMO_TUNING
-from worker.demo_scenarios import demo_scenarios
-from worker.local_fleet import database_summary, start_beat, start_worker, track
+from worker.domain.statuses import TERMINAL_STATUSES
 from worker.migrate import upgrade
 from worker.subscriber import BackgroundSubscriber
 

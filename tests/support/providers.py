@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from fake_providers.server import FakeProviders
+from devkit.fake_providers.server import FakeProviders
 from worker.config import Settings
 
 _counter = itertools.count(1)

@@ -38,7 +38,7 @@ import redis
 from psycopg import sql
 from sqlalchemy.engine import URL, make_url
 
-from worker.embedded_redis import EmbeddedRedis, RedisServerNotFound, free_port
+from devkit.embedded_redis import EmbeddedRedis, RedisServerNotFound, free_port
 
 REDIS_URL_ENV = "KYC_TEST_REDIS_URL"
 POSTGRES_URL_ENV = "KYC_TEST_POSTGRES_URL"

@@ -35,7 +35,6 @@ from urllib.parse import urlsplit
 
 import requests
 
-from models.status import VerificationStatus
 from worker.adapters.base import PermanentProviderError, PollResult, ProviderConfigurationError
 from worker.adapters.common import (
     lookup_status,
@@ -54,6 +53,7 @@ from worker.adapters.http import (
     status_word,
 )
 from worker.config import ProviderSettings
+from worker.domain.statuses import VerificationStatus
 
 CHECK_PATH = ("api", "v1.1", "check")
 PROJECT_HEADER = "X-PARTNER-PROJECT"

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from models.status import VerificationStatus
+from worker.domain.statuses import VerificationStatus
 
 
 @dataclass(frozen=True)

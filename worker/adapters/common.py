@@ -7,7 +7,7 @@ from typing import TypeVar
 
 from worker.adapters.base import PermanentProviderError, ProviderConfigurationError
 from worker.adapters.http import unknown_status
-from worker.ids import validate_external_id
+from worker.domain.ids import validate_external_id
 
 Outcome = TypeVar("Outcome")
 

@@ -31,7 +31,6 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from models.status import VerificationStatus
 from worker.adapters.base import PollResult
 from worker.adapters.common import (
     lookup_status,
@@ -47,6 +46,7 @@ from worker.adapters.http import (
     status_word,
 )
 from worker.config import ProviderSettings
+from worker.domain.statuses import VerificationStatus
 
 VALIDATION_PATH = ("api", "kyc", "validations")
 

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from models.status import VerificationStatus
 from worker.adapters.base import PollResult
 from worker.adapters.common import (
     lookup_status,
@@ -35,6 +34,7 @@ from worker.adapters.http import (
     status_word,
 )
 from worker.config import ProviderSettings
+from worker.domain.statuses import VerificationStatus
 
 STATUS_PATH = ("api", "v1", "kyc", "individual-verification-sessions", "standard")
 

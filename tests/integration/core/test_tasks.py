@@ -1,0 +1,74 @@
+"""The Celery wiring, run eagerly (no broker): tasks call the plain functions correctly."""
+
+import json
+
+import pytest
+import redis
+from sqlalchemy import select
+
+from models import Verification
+from tasks.app import app
+from tasks.verification_tasks import (
+    poll_verification,
+    relay_outbox,
+    schedule_due_polls,
+    track_verification,
+)
+from worker.adapters import UnknownProviderError
+from worker.domain.ids import InvalidExternalIdError
+from worker.migrate import upgrade
+from worker.runtime import get_runtime, reset_runtime
+
+
+@pytest.fixture
+def runtime_env(monkeypatch, sqlite_url, redis_url, fake_providers):
+    upgrade(sqlite_url)
+    for name, value in fake_providers.provider_env().items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("KYC_DATABASE_URL", sqlite_url)
+    monkeypatch.setenv("KYC_REDIS_URL", redis_url)
+    monkeypatch.setenv("KYC_EVENTS_CHANNEL", "tasks.test.events")
+    monkeypatch.setitem(app.conf, "task_always_eager", True)
+    reset_runtime()
+    yield get_runtime()
+    get_runtime().db.dispose()
+    reset_runtime()
+
+
+def test_track_task_is_idempotent_and_reports_the_row(runtime_env):
+    first = track_verification.delay("gu1", "val-tasks-1").get()
+    second = track_verification.delay("gu1", "val-tasks-1").get()
+    assert first["created"] is True and second["created"] is False
+    assert first["verification_id"] == second["verification_id"]
+    assert first["status"] == "pending"
+
+
+@pytest.mark.parametrize(
+    ("args", "error"),
+    [(("nope", "x"), UnknownProviderError), (("notus", "../x"), InvalidExternalIdError)],
+)
+def test_track_task_fails_with_the_reason_on_bad_input(runtime_env, args, error):
+    with pytest.raises(error):
+        track_verification.delay(*args).get()
+    with runtime_env.db.session() as session:
+        assert session.scalars(select(Verification)).all() == []
+
+
+def test_beat_tasks_poll_due_verifications_and_publish_their_events(runtime_env, fake_providers):
+    fake_providers.add_session("notus", "sess-tasks-1", ["IN_REVIEW", "APPROVED"])
+    client = redis.Redis.from_url(runtime_env.settings.redis_url)
+    pubsub = client.pubsub(ignore_subscribe_messages=True)
+    pubsub.subscribe("tasks.test.events")
+    pubsub.get_message(timeout=1)
+
+    vid = track_verification.delay("notus", "sess-tasks-1").get()["verification_id"]
+    assert schedule_due_polls.delay().get() == 1  # polled inline (eager), in_review now
+    assert schedule_due_polls.delay().get() == 0  # not due again yet: leased and backed off
+    assert poll_verification.delay(vid).get()["status"] == "approved"
+    assert relay_outbox.delay().get() == 0  # the poll task already relayed both
+
+    received = []
+    while (message := pubsub.get_message(timeout=0.5)) is not None:
+        received.append(json.loads(message["data"])["to_status"])
+    assert received == ["in_review", "approved"]
+    assert poll_verification.delay(vid).get()["action"] == "already_terminal"

@@ -1,0 +1,250 @@
+"""docker-compose.yml: valid against the Compose Specification schema, and wired correctly.
+
+There is no Docker engine (or `docker compose`) where the tests run, so the file is checked
+against the vendored compose-spec JSON schema (tests/data/README.md) plus the facts the
+stack depends on: start order, and every process getting the full configuration.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+import yaml
+
+from tests.support.services import unavailable
+from worker.config import Settings
+
+ROOT = Path(__file__).resolve().parents[2]
+COMPOSE_FILE = ROOT / "docker-compose.yml"
+SCHEMA_FILE = ROOT / "tests" / "data" / "compose-spec.json"
+
+SERVICES = {"postgres", "redis", "migrate", "fake-providers", "worker", "beat"}
+APP_SERVICES = {"migrate", "fake-providers", "worker", "beat"}
+PROVIDER_ENV = {
+    "NOTUS_BASE_URL": "http://fake-providers:8080/notus",
+    "NOTUS_API_KEY": "notus-test-key",
+    "BANK131_BASE_URL": "http://fake-providers:8080/bank131",
+    "BANK131_PROJECT": "kyc-poller",
+    "BANK131_SIGNING_SECRET": "bank131-test-secret",
+    "GU1_BASE_URL": "http://fake-providers:8080/gu1",
+    "GU1_API_KEY": "gu1-test-key",
+    "PREDICATE_BASE_URL": "http://fake-providers:8080/predicate",
+    "PREDICATE_API_KEY": "predicate-test-key",
+}
+KYC_ENV = {
+    "KYC_DATABASE_URL": "postgresql+psycopg://kyc:kyc@postgres:5432/kyc",
+    "KYC_REDIS_URL": "redis://redis:6379/0",
+    "KYC_LOG_FORMAT": "json",
+    **PROVIDER_ENV,
+}
+
+
+@pytest.fixture(scope="module")
+def compose() -> dict[str, Any]:
+    return yaml.safe_load(COMPOSE_FILE.read_text())
+
+
+@pytest.fixture(scope="module")
+def validator():
+    try:
+        import jsonschema
+    except ImportError:
+        unavailable("jsonschema is not installed (pip install jsonschema)")
+    schema = json.loads(SCHEMA_FILE.read_text())
+    jsonschema.Draft201909Validator.check_schema(schema)
+    # No format checker: compose durations ("2s") are Go durations, not ISO 8601.
+    return jsonschema.Draft201909Validator(schema)
+
+
+def schema_errors(validator, document) -> list[str]:
+    return [
+        f"{error.json_path}: {error.message}"
+        for error in sorted(validator.iter_errors(document), key=lambda e: e.json_path)
+    ]
+
+
+def environment(service: dict[str, Any]) -> dict[str, str]:
+    env = service.get("environment", {})
+    if isinstance(env, list):
+        env = dict(item.split("=", 1) for item in env)
+    return {key: str(value) for key, value in env.items()}
+
+
+def test_compose_file_is_valid_against_the_compose_spec(compose, validator):
+    assert schema_errors(validator, compose) == []
+
+
+@pytest.mark.parametrize(
+    "breakage",
+    [
+        pytest.param(lambda d: d["services"]["worker"].update(dependson={}), id="unknown-key"),
+        pytest.param(
+            lambda d: d["services"]["beat"]["depends_on"]["migrate"].update(condition="done"),
+            id="bad-condition",
+        ),
+        pytest.param(lambda d: d["services"]["migrate"].update(restart=False), id="unquoted-no"),
+        pytest.param(
+            lambda d: d["services"]["redis"]["healthcheck"].update(retry=3), id="healthcheck-key"
+        ),
+    ],
+)
+def test_the_schema_check_is_not_vacuous(compose, validator, breakage):
+    broken = copy.deepcopy(compose)
+    breakage(broken)
+    assert schema_errors(validator, broken)
+
+
+def test_the_six_services(compose):
+    assert set(compose["services"]) == SERVICES
+
+
+def test_infrastructure_images_and_healthchecks(compose):
+    postgres, redis = compose["services"]["postgres"], compose["services"]["redis"]
+    assert postgres["image"] == "postgres:15"
+    assert "pg_isready" in " ".join(postgres["healthcheck"]["test"])
+    assert redis["image"] == "redis:7"
+    assert redis["healthcheck"]["test"][-2:] == ["redis-cli", "ping"]
+
+
+def test_app_services_build_the_project_image(compose):
+    for name in APP_SERVICES:
+        service = compose["services"][name]
+        assert service["build"] == ".", name
+        assert service["image"] == compose["services"]["worker"]["image"], name
+
+
+def test_commands(compose):
+    services = compose["services"]
+    assert services["migrate"]["command"] == ["python", "-m", "worker.migrate"]
+    assert services["migrate"]["restart"] == "no"
+    assert services["fake-providers"]["command"] == [
+        "kyc-fake-providers",
+        "--host",
+        "0.0.0.0",
+        "--port",
+        "8080",
+    ]
+    assert services["worker"]["command"] == [
+        "celery",
+        "-A",
+        "tasks.app",
+        "worker",
+        "--loglevel=INFO",
+    ]
+    assert services["beat"]["command"] == [
+        "celery",
+        "-A",
+        "tasks.app",
+        "beat",
+        "--loglevel=INFO",
+        "--schedule=/tmp/celerybeat-schedule",
+    ]
+
+
+@pytest.mark.parametrize("name", ["worker", "beat"])
+def test_worker_and_beat_start_after_migration_and_healthy_backends(compose, name):
+    depends = compose["services"][name]["depends_on"]
+    assert depends["migrate"] == {"condition": "service_completed_successfully"}
+    assert depends["postgres"] == {"condition": "service_healthy"}
+    assert depends["redis"] == {"condition": "service_healthy"}
+
+
+def test_every_dependency_is_a_defined_service(compose):
+    """The schema cannot see cross-references; a typo here only fails at `docker compose up`."""
+    services = compose["services"]
+    for name, service in services.items():
+        for dependency in service.get("depends_on", {}):
+            assert dependency in services, f"{name} depends on undefined {dependency!r}"
+            assert dependency != name, name
+
+
+def test_credentials_are_the_ones_the_fake_providers_accept(compose):
+    from devkit.fake_providers.credentials import FakeCredentials
+
+    fake = FakeCredentials()
+    env = environment(compose["services"]["worker"])
+    assert env["NOTUS_API_KEY"] == fake.notus_api_key
+    assert env["BANK131_PROJECT"] == fake.bank131_project
+    assert env["BANK131_SIGNING_SECRET"] == fake.bank131_signing_secret
+    assert env["GU1_API_KEY"] == fake.gu1_api_key
+    assert env["PREDICATE_API_KEY"] == fake.predicate_api_key
+
+
+def test_migration_waits_for_a_healthy_database(compose):
+    depends = compose["services"]["migrate"]["depends_on"]
+    assert depends["postgres"] == {"condition": "service_healthy"}
+
+
+def test_shared_environment_extension_field(compose):
+    assert compose["x-kyc-env"] == KYC_ENV
+    for name in APP_SERVICES:
+        assert environment(compose["services"][name]) == KYC_ENV, name
+
+
+@pytest.mark.parametrize("name", ["worker", "beat"])
+def test_worker_and_beat_have_every_provider_configured(compose, name):
+    env = environment(compose["services"][name])
+    assert {key: env.get(key) for key in PROVIDER_ENV} == PROVIDER_ENV
+    settings = Settings.from_env(env)
+    assert set(settings.providers) == {"notus", "bank131", "gu1", "predicate"}
+    for provider, config in settings.providers.items():
+        assert config.base_url, provider
+        assert config.api_key or (config.project and config.signing_secret), provider
+
+
+def test_urls_point_at_the_compose_services(compose):
+    services = compose["services"]
+    env = environment(services["worker"])
+    database = urlsplit(env["KYC_DATABASE_URL"])
+    pg_env = environment(services["postgres"])
+    assert (database.hostname, database.port) == ("postgres", 5432)
+    assert database.username == pg_env["POSTGRES_USER"]
+    assert database.password == pg_env["POSTGRES_PASSWORD"]
+    assert database.path.lstrip("/") == pg_env["POSTGRES_DB"]
+    assert urlsplit(env["KYC_REDIS_URL"]).hostname == "redis"
+    fake_port = services["fake-providers"]["command"][-1]
+    for key in PROVIDER_ENV:
+        if key.endswith("_BASE_URL"):
+            url = urlsplit(env[key])
+            assert (url.hostname, str(url.port)) == ("fake-providers", fake_port), key
+
+
+def test_dockerfile_installs_the_project_and_runs_unprivileged():
+    lines = [
+        line.strip()
+        for line in (ROOT / "Dockerfile").read_text().splitlines()
+        if line.strip() and not line.lstrip().startswith("#")
+    ]
+    assert lines[0] == "FROM python:3.11-slim"
+    assert any(line.startswith("RUN pip install .") for line in lines)
+    users = [line.split()[1] for line in lines if line.startswith("USER ")]
+    assert users and users[-1] not in {"root", "0"}
+
+
+def test_dockerignore_keeps_local_state_out_of_the_image():
+    ignored = set((ROOT / ".dockerignore").read_text().split())
+    assert {".venv", "var", "**/__pycache__", ".pytest_cache", ".ruff_cache"} <= ignored
+
+
+def test_docker_compose_itself_accepts_the_file_when_installed():
+    """A second, independent opinion where Debian's docker-compose is installed (optional)."""
+    binary = shutil.which("docker-compose")
+    if binary is None:
+        pytest.skip("docker-compose not installed (optional: apt-get install docker-compose)")
+    result = subprocess.run(
+        [binary, "-f", str(COMPOSE_FILE), "config", "-q"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        stdin=subprocess.DEVNULL,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr

@@ -1,0 +1,1 @@
+"""Services: tracking, polling, scheduling and the event relay, over the adapters."""
