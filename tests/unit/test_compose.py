@@ -26,7 +26,8 @@ COMPOSE_FILE = ROOT / "docker-compose.yml"
 SCHEMA_FILE = ROOT / "tests" / "data" / "compose-spec.json"
 
 SERVICES = {"postgres", "redis", "migrate", "fake-providers", "worker", "beat"}
-APP_SERVICES = {"migrate", "fake-providers", "worker", "beat"}
+PRODUCT_SERVICES = {"migrate", "worker", "beat"}
+APP_SERVICES = {*PRODUCT_SERVICES, "fake-providers"}
 PROVIDER_ENV = {
     "NOTUS_BASE_URL": "http://fake-providers:8080/notus",
     "NOTUS_API_KEY": "notus-test-key",
@@ -114,10 +115,16 @@ def test_infrastructure_images_and_healthchecks(compose):
 
 
 def test_app_services_build_the_project_image(compose):
-    for name in APP_SERVICES:
+    for name in PRODUCT_SERVICES:
         service = compose["services"][name]
         assert service["build"] == ".", name
         assert service["image"] == compose["services"]["worker"]["image"], name
+
+
+def test_fake_providers_come_from_the_dev_image_only(compose):
+    fakes = compose["services"]["fake-providers"]
+    assert fakes["build"] == {"context": ".", "target": "dev"}
+    assert fakes["image"] != compose["services"]["worker"]["image"]
 
 
 def test_commands(compose):
@@ -222,10 +229,28 @@ def test_dockerfile_installs_the_project_and_runs_unprivileged():
         for line in (ROOT / "Dockerfile").read_text().splitlines()
         if line.strip() and not line.lstrip().startswith("#")
     ]
-    assert lines[0] == "FROM python:3.11-slim"
-    assert any(line.startswith("RUN pip install .") for line in lines)
-    users = [line.split()[1] for line in lines if line.startswith("USER ")]
-    assert users and users[-1] not in {"root", "0"}
+    assert lines[0] == "FROM python:3.11-slim AS runtime"
+    stages = stages_of(lines)
+    assert list(stages) == ["runtime", "dev", ""]
+    assert any(line.startswith("RUN pip install .") for line in stages["runtime"])
+    assert not any("devkit" in line for line in stages["runtime"])
+    assert any("devkit" in line for line in stages["dev"])
+    assert lines[-1] == "FROM runtime", "a plain `docker build .` must give the product image"
+    for name in ("runtime", "dev"):
+        users = [line.split()[1] for line in stages[name] if line.startswith("USER ")]
+        assert users and users[-1] not in {"root", "0"}, name
+
+
+def stages_of(lines: list[str]) -> dict[str, list[str]]:
+    """Dockerfile lines by stage name ("" for an unnamed stage)."""
+    stages: dict[str, list[str]] = {}
+    current: list[str] = []
+    for line in lines:
+        if line.startswith("FROM "):
+            words = line.split()
+            current = stages.setdefault(words[3] if len(words) > 3 else "", [])
+        current.append(line)
+    return stages
 
 
 def test_dockerignore_keeps_local_state_out_of_the_image():
