@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from enum import StrEnum
+from typing import Any, Generic, TypeVar
 
-from sqlalchemy import JSON, BigInteger, DateTime, Integer, MetaData, TypeDecorator
+from sqlalchemy import JSON, BigInteger, DateTime, Integer, MetaData, String, TypeDecorator
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase
@@ -50,6 +51,47 @@ class UtcDateTime(TypeDecorator[datetime]):
         if value.tzinfo is None:
             return value.replace(tzinfo=UTC)
         return value.astimezone(UTC)
+
+
+EnumT = TypeVar("EnumT", bound=StrEnum)
+
+
+class EnumText(TypeDecorator[EnumT], Generic[EnumT]):
+    """A StrEnum stored as its text (VARCHAR): new members need no migration.
+
+    A stored word the enum does not know reads back as the plain string, so an
+    old worker never crashes on a row a newer one wrote.
+    """
+
+    impl = String
+    cache_ok = True
+
+    def __init__(self, enum: type[EnumT], length: int) -> None:
+        super().__init__(length)
+        self.enum = enum
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> str | None:
+        return None if value is None else str(value)
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> Any:
+        if value is None:
+            return None
+        try:
+            return self.enum(value)
+        except ValueError:
+            return value
+
+
+def StatusColumn() -> EnumText[Any]:
+    from worker.domain.statuses import VerificationStatus
+
+    return EnumText(VerificationStatus, 32)
+
+
+def ErrorCodeColumn() -> EnumText[Any]:
+    from worker.domain.errors import ErrorCode
+
+    return EnumText(ErrorCode, 64)
 
 
 class Base(DeclarativeBase):

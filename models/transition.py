@@ -7,7 +7,9 @@ from datetime import datetime
 from sqlalchemy import ForeignKey, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from models.base import Base, BigId, UtcDateTime, utcnow
+from models.base import Base, BigId, EnumText, ErrorCodeColumn, StatusColumn, UtcDateTime, utcnow
+from worker.domain.errors import ErrorCode, TransitionReason
+from worker.domain.statuses import VerificationStatus
 
 
 class Transition(Base):
@@ -26,10 +28,9 @@ class Transition(Base):
         BigId, ForeignKey("verifications.id", ondelete="CASCADE"), index=True
     )
     version: Mapped[int] = mapped_column(Integer)
-    from_status: Mapped[str] = mapped_column(String(32))
-    to_status: Mapped[str] = mapped_column(String(32))
+    from_status: Mapped[VerificationStatus] = mapped_column(StatusColumn())
+    to_status: Mapped[VerificationStatus] = mapped_column(StatusColumn())
     provider_status: Mapped[str | None] = mapped_column(String(128))
-    # provider | provider_error | timed_out
-    reason: Mapped[str] = mapped_column(String(32))
-    error_code: Mapped[str | None] = mapped_column(String(64))
+    reason: Mapped[TransitionReason] = mapped_column(EnumText(TransitionReason, 32))
+    error_code: Mapped[ErrorCode | None] = mapped_column(ErrorCodeColumn())
     occurred_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)

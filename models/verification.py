@@ -8,7 +8,17 @@ from typing import Any
 from sqlalchemy import Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from models.base import Base, BigId, JsonDocument, UtcDateTime, utcnow
+from models.base import (
+    Base,
+    BigId,
+    ErrorCodeColumn,
+    JsonDocument,
+    StatusColumn,
+    UtcDateTime,
+    utcnow,
+)
+from worker.domain.errors import ErrorCode
+from worker.domain.statuses import VerificationStatus
 
 
 class Verification(Base):
@@ -18,20 +28,20 @@ class Verification(Base):
     `WHERE version = <the version it read>`, so two workers polling the same
     verification at once cannot both record a transition.
     `next_poll_at` is NULL once the verification is terminal; the scheduler's
-    due query reads only the index on it.
+    due query per provider reads only the (provider, next_poll_at) index.
     """
 
     __tablename__ = "verifications"
     __table_args__ = (
         UniqueConstraint("provider", "external_id"),
-        Index("ix_verifications_next_poll_at", "next_poll_at"),
+        Index("ix_verifications_provider_next_poll_at", "provider", "next_poll_at"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     provider: Mapped[str] = mapped_column(String(32))
     external_id: Mapped[str] = mapped_column(String(128))
     verification_type: Mapped[str | None] = mapped_column(String(32))
-    status: Mapped[str] = mapped_column(String(32))
+    status: Mapped[VerificationStatus] = mapped_column(StatusColumn())
     provider_status: Mapped[str | None] = mapped_column(String(128))
     next_poll_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     # Polls since the status last changed: drives the quiet-session backoff.
@@ -42,7 +52,7 @@ class Verification(Base):
     permanent_error_count: Mapped[int] = mapped_column(Integer, default=0)
     total_polls: Mapped[int] = mapped_column(Integer, default=0)
     last_error: Mapped[str | None] = mapped_column(Text)
-    last_error_code: Mapped[str | None] = mapped_column(String(64))
+    last_error_code: Mapped[ErrorCode | None] = mapped_column(ErrorCodeColumn())
     version: Mapped[int] = mapped_column(Integer, default=1)
     # The provider's latest answer and the adapter's non-personal summary of it.
     result: Mapped[dict[str, Any] | None] = mapped_column(JsonDocument)

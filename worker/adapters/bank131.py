@@ -1,8 +1,9 @@
 """Bank131 KYC: the status of a passport/INN check.
 
 GET (stage host) or POST (live host, empty body) {base}/api/v1.1/check/{id}
-with the headers `X-PARTNER-PROJECT: <project>`, `Content-Type:
-application/json` and a request signature. The answer is {"status": "ok" |
+with the headers `X-PARTNER-PROJECT: <project>` and `Content-Type:
+application/json`, as the status-check documents show; a signature only when
+configured (BANK131_SIGNING_MODE, see `bank131_signing`). The answer is {"status": "ok" |
 "pending" | "error", "data": {"id", "description", ...}, "error": {"code",
 "description"}}. Error answers come with HTTP 200 per the docs, and may come
 with a 4xx: the JSON body is read first, the HTTP status only when the body
@@ -12,14 +13,12 @@ Outcomes (STATUS_MAP, keyed by "ok", "pending" or "error:<code>"):
 - passport/INN validation failures are a decision: `rejected`, error_code = the code;
 - already_exists: this check duplicates an earlier one whose id is in data.id;
   it ends `cancelled` with related_external_id = that id, and the core tracks it;
-- request_not_found, partner_project_not_found, invalid_sign: permanent errors
-  whose code is Bank131's code;
+- request_not_found: a permanent error of this check;
+- partner_project_not_found, invalid_sign: the partner's configuration is wrong
+  for every check (provider-wide: the circuit breaker counts them, no
+  verification fails for them);
 - any other error code: `unknown_status` (transient).
 
-GUESS: the signature. Bank131 documents an invalid_sign error but not the
-scheme here (the real API signs with RSA). We send X-PARTNER-SIGN = hex
-HMAC-SHA256(signing_secret, f"{METHOD}\\n{path}\\n{body}"); all of it lives in
-`sign_request`, so swapping the scheme touches one function.
 GUESS: "pending" means the check is running (`in_progress`), since the data
 have already been submitted. Ids are documented as numbers; any plain token is
 accepted. Bank131 has no verification types.
@@ -27,23 +26,21 @@ accepted. Bank131 has no verification types.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
-import requests
-
-from worker.adapters.base import PermanentProviderError, PollResult, ProviderConfigurationError
-from worker.adapters.common import (
-    lookup_status,
-    refuse_invalid_id,
-    validate_untyped_id,
+from worker.adapters.bank131_signing import SigningConfigurationError, build_signer
+from worker.adapters.common import lookup_status, plain_id
+from worker.adapters.contract import (
+    PollResult,
+    ProviderAdapter,
+    ProviderRequest,
+    ProviderResponse,
+    ProviderSettings,
+    require,
 )
 from worker.adapters.http import (
-    ProviderHttp,
-    check_base_url,
     json_object_or_none,
     malformed_response,
     parse_json_object,
@@ -52,7 +49,13 @@ from worker.adapters.http import (
     short_text,
     status_word,
 )
-from worker.config import ProviderSettings
+from worker.domain.errors import (
+    ErrorCode,
+    PermanentProviderError,
+    ProviderConfigurationError,
+    ProviderError,
+    ProviderUnavailableError,
+)
 from worker.domain.statuses import VerificationStatus
 
 CHECK_PATH = ("api", "v1.1", "check")
@@ -61,11 +64,25 @@ SIGN_HEADER = "X-PARTNER-SIGN"
 
 
 @dataclass(frozen=True)
-class Failure:
-    """An error answer that is not a decision: a permanent error with Bank131's code."""
+class Bank131Settings(ProviderSettings):
+    """BANK131_*: the partner project, the HTTP method, and how requests are signed."""
 
-    code: str
+    project: str = ""
+    method: str = "GET"  # GET on the stage host, POST on the live one
+    signing_mode: str = "none"  # none | rsa | hmac
+    rsa_private_key: str = field(default="", repr=False)
+    rsa_private_key_path: str = ""
+    rsa_private_key_passphrase: str = field(default="", repr=False)
+    signing_secret: str = field(default="", repr=False)
+
+
+@dataclass(frozen=True)
+class Failure:
+    """An error answer that is not a decision: a ProviderError with Bank131's code."""
+
+    code: ErrorCode
     message: str
+    provider_wide: bool = False
 
 
 # Bank131 answer ("ok", "pending", "error:<code>") -> normalized status, or a failure.
@@ -75,68 +92,69 @@ STATUS_MAP: dict[str, VerificationStatus | Failure] = {
     "error:passport_validation_failure": VerificationStatus.REJECTED,
     "error:inn_validation_failure": VerificationStatus.REJECTED,
     "error:already_exists": VerificationStatus.CANCELLED,
-    "error:request_not_found": Failure("request_not_found", "Bank131 does not know this check id"),
-    "error:partner_project_not_found": Failure(
-        "partner_project_not_found", "Bank131 does not know the configured partner project"
+    "error:request_not_found": Failure(
+        ErrorCode.REQUEST_NOT_FOUND, "Bank131 does not know this check id"
     ),
-    "error:invalid_sign": Failure("invalid_sign", "Bank131 refused the request signature"),
+    "error:partner_project_not_found": Failure(
+        ErrorCode.PARTNER_PROJECT_NOT_FOUND,
+        "Bank131 does not know the configured partner project",
+        provider_wide=True,
+    ),
+    "error:invalid_sign": Failure(
+        ErrorCode.INVALID_SIGN, "Bank131 refused the request signature", provider_wide=True
+    ),
 }
 ALREADY_EXISTS = "error:already_exists"
 
 
-def sign_request(secret: str, method: str, path: str, body: str) -> str:
-    """The X-PARTNER-SIGN value for one request (GUESS: HMAC-SHA256, see the module doc)."""
-    message = f"{method}\n{path}\n{body}".encode()
-    return hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()
-
-
-class Bank131Adapter:
+class Bank131Adapter(ProviderAdapter[Bank131Settings]):
     """Status check of one Bank131 check request."""
 
-    name: str = "bank131"
-    default_verification_type: str | None = None
+    name: ClassVar[str] = "bank131"
+    env_prefix: ClassVar[str] = "BANK131"
+    settings_type = Bank131Settings
 
-    def __init__(self, settings: ProviderSettings, http: ProviderHttp) -> None:
-        self.base_url = check_base_url(self.name, settings.base_url)
-        if not settings.project or not settings.signing_secret:
-            raise ProviderConfigurationError(
-                "bank131 needs a partner project and a signing secret "
-                "(BANK131_PROJECT, BANK131_SIGNING_SECRET)"
-            )
+    def __init__(self, settings: Bank131Settings) -> None:
+        super().__init__(settings)
+        self._project = require(self.name, settings.project, "BANK131_PROJECT")
         method = (settings.method or "GET").upper()
         if method not in {"GET", "POST"}:
-            raise ProviderConfigurationError(f"bank131 method must be GET or POST, not {method!r}")
+            raise ProviderConfigurationError(f"BANK131_METHOD must be GET or POST, not {method!r}")
         self.method = method
-        self._project = settings.project
-        self._secret = settings.signing_secret
-        self.http = http
+        try:
+            self._signer = build_signer(
+                settings.signing_mode.lower(),
+                rsa_key_pem=settings.rsa_private_key,
+                rsa_key_path=settings.rsa_private_key_path,
+                rsa_key_passphrase=settings.rsa_private_key_passphrase,
+                hmac_secret=settings.signing_secret,
+            )
+        except SigningConfigurationError as exc:
+            raise ProviderConfigurationError(str(exc)) from None
 
     @classmethod
-    def validate_external_id(cls, external_id: str, verification_type: str | None) -> None:
-        validate_untyped_id(cls.name, external_id, verification_type)
+    def canonical_id(cls, external_id: object) -> str:
+        return plain_id(external_id)
 
-    def fetch_status(self, external_id: str, verification_type: str | None) -> PollResult:
-        refuse_invalid_id(self.validate_external_id, external_id, verification_type)
-        response = self._send(provider_url(self.base_url, *CHECK_PATH, external_id))
+    def build_request(self, external_id: str, verification_type: str | None) -> ProviderRequest:
+        url = provider_url(self.base_url, *CHECK_PATH, self.canonical_id(external_id))
+        body = b""
+        headers = {PROJECT_HEADER: self._project, "Content-Type": "application/json"}
+        signature = self._signer.sign(self.method, urlsplit(url).path, body)
+        if signature is not None:
+            headers[SIGN_HEADER] = signature
+        return ProviderRequest(self.method, url, headers, body)
+
+    def interpret(self, response: ProviderResponse) -> PollResult:
         answer = json_object_or_none(response)
-        status = response.status_code
+        status = response.status
         readable = 200 <= status < 300 or (400 <= status < 500 and status != 429)
         if not (readable and answer is not None and _error_code(answer) is not None):
             raise_for_http_status(self.name, response)
             answer = parse_json_object(self.name, response)
-        return self._interpret(answer, status)
+        return self._meaning(answer, status)
 
-    def _send(self, url: str) -> requests.Response:
-        body = ""
-        headers = {
-            PROJECT_HEADER: self._project,
-            "Content-Type": "application/json",
-            SIGN_HEADER: sign_request(self._secret, self.method, urlsplit(url).path, body),
-        }
-        payload = body.encode() if self.method == "POST" else None
-        return self.http.send(self.name, self.method, url, headers=headers, body=payload)
-
-    def _interpret(self, answer: dict[str, Any], http_status: int) -> PollResult:
+    def _meaning(self, answer: dict[str, Any], http_status: int) -> PollResult:
         word = status_word(self.name, answer).lower()
         code = None
         if word == "error":
@@ -148,7 +166,10 @@ class Bank131Adapter:
             provider_status = word
         outcome = lookup_status(self.name, provider_status, STATUS_MAP)
         if isinstance(outcome, Failure):
-            raise PermanentProviderError(
+            error_type: type[ProviderError] = (
+                ProviderUnavailableError if outcome.provider_wide else PermanentProviderError
+            )
+            raise error_type(
                 outcome.code,
                 f"{outcome.message} (HTTP {http_status})",
                 http_status=http_status,
@@ -162,7 +183,7 @@ class Bank131Adapter:
             provider_status=provider_status,
             payload=answer,
             summary=summarize(answer, code, related),
-            error_code=code,
+            error_code=ErrorCode(code) if code is not None else None,
             related_external_id=related,
         )
 

@@ -1,39 +1,28 @@
-"""Small steps every adapter takes the same way: credentials, id checks, status lookup."""
+"""Small steps every adapter takes the same way: bearer credentials, plain ids, status lookup."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import TypeVar
 
-from worker.adapters.base import PermanentProviderError, ProviderConfigurationError
+from worker.adapters.contract import ProviderSettings
 from worker.adapters.http import unknown_status
 from worker.domain.ids import validate_external_id
 
 Outcome = TypeVar("Outcome")
 
 
-def require_api_key(provider: str, api_key: str, variable: str) -> str:
-    """The configured API key; ProviderConfigurationError naming the variable when empty."""
-    if not api_key:
-        raise ProviderConfigurationError(f"{provider} has no API key configured ({variable})")
-    return api_key
+@dataclass(frozen=True)
+class ApiKeySettings(ProviderSettings):
+    """A provider authenticated by one API key (`<PREFIX>_API_KEY`)."""
+
+    api_key: str = field(default="", repr=False)
 
 
-def validate_untyped_id(provider: str, external_id: str, verification_type: str | None) -> None:
-    """A plain-token id at a provider that has no verification types."""
-    validate_external_id(external_id)
-    if verification_type:
-        raise ValueError(f"{provider} has no verification types; got type {verification_type!r}")
-
-
-def refuse_invalid_id(
-    validate: Callable[[str, str | None], None], external_id: str, verification_type: str | None
-) -> None:
-    """Re-check an id before it goes into a URL; a bad one is a permanent error, not a request."""
-    try:
-        validate(external_id, verification_type)
-    except ValueError as exc:
-        raise PermanentProviderError("invalid_external_id", str(exc)) from None
+def plain_id(external_id: object) -> str:
+    """The canonical form of a plain-token id: the token itself (see worker.domain.ids)."""
+    return validate_external_id(external_id)
 
 
 def lookup_status(

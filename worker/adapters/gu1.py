@@ -29,23 +29,17 @@ order without duplicates. gu1 has no verification types.
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, ClassVar
 
-from worker.adapters.base import PollResult
-from worker.adapters.common import (
-    lookup_status,
-    refuse_invalid_id,
-    require_api_key,
-    validate_untyped_id,
+from worker.adapters.common import ApiKeySettings, lookup_status, plain_id
+from worker.adapters.contract import (
+    PollResult,
+    ProviderAdapter,
+    ProviderRequest,
+    ProviderResponse,
+    require,
 )
-from worker.adapters.http import (
-    ProviderHttp,
-    check_base_url,
-    provider_url,
-    short_text,
-    status_word,
-)
-from worker.config import ProviderSettings
+from worker.adapters.http import checked_json, provider_url, short_text, status_word
 from worker.domain.statuses import VerificationStatus
 
 VALIDATION_PATH = ("api", "kyc", "validations")
@@ -91,27 +85,27 @@ _CODE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}")
 _WORD = re.compile(r"[A-Za-z][A-Za-z _-]{0,31}")
 
 
-class Gu1Adapter:
+class Gu1Adapter(ProviderAdapter[ApiKeySettings]):
     """Status check of one gu1 KYC validation."""
 
-    name: str = "gu1"
-    default_verification_type: str | None = None
+    name: ClassVar[str] = "gu1"
+    env_prefix: ClassVar[str] = "GU1"
+    settings_type = ApiKeySettings
 
-    def __init__(self, settings: ProviderSettings, http: ProviderHttp) -> None:
-        self.base_url = check_base_url(self.name, settings.base_url)
-        self._api_key = require_api_key(self.name, settings.api_key, "GU1_API_KEY")
-        self.http = http
+    def __init__(self, settings: ApiKeySettings) -> None:
+        super().__init__(settings)
+        self._api_key = require(self.name, settings.api_key, "GU1_API_KEY")
 
     @classmethod
-    def validate_external_id(cls, external_id: str, verification_type: str | None) -> None:
-        validate_untyped_id(cls.name, external_id, verification_type)
+    def canonical_id(cls, external_id: object) -> str:
+        return plain_id(external_id)
 
-    def fetch_status(self, external_id: str, verification_type: str | None) -> PollResult:
-        refuse_invalid_id(self.validate_external_id, external_id, verification_type)
-        url = provider_url(self.base_url, *VALIDATION_PATH, external_id)
-        body = self.http.request_json(
-            self.name, "GET", url, headers={"Authorization": f"Bearer {self._api_key}"}
-        )
+    def build_request(self, external_id: str, verification_type: str | None) -> ProviderRequest:
+        url = provider_url(self.base_url, *VALIDATION_PATH, self.canonical_id(external_id))
+        return ProviderRequest("GET", url, {"Authorization": f"Bearer {self._api_key}"})
+
+    def interpret(self, response: ProviderResponse) -> PollResult:
+        body = checked_json(self.name, response)
         word = status_word(self.name, body)
         status = lookup_status(self.name, word, STATUS_MAP)
         return PollResult(

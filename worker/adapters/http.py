@@ -1,8 +1,7 @@
-"""The one HTTP client every adapter uses, and the translation of HTTP failures into errors.
+"""HTTP vocabulary shared by the adapters: URLs, status classification, bounded JSON.
 
-Retrying is the polling core's job (it knows the backoff and the deadlines), so
-the session never retries on its own, and every request carries a timeout. The
-pieces are separate — `send`, `raise_for_http_status`, `parse_json_object`,
+Pure functions over `ProviderRequest`/`ProviderResponse`; the transport does the
+I/O. The pieces are separate — `raise_for_http_status`, `parse_json_object`,
 `json_object_or_none` — so an adapter whose provider puts error details in the
 body of a 4xx (Bank131) can read them before the generic classification.
 
@@ -14,45 +13,23 @@ from __future__ import annotations
 
 import json
 import math
-import time
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import quote, urlsplit
 
-import requests
-from requests.adapters import HTTPAdapter
-from urllib3.util.retry import Retry
-
-from worker.adapters.base import (
+from worker.adapters.contract import ProviderResponse
+from worker.domain.errors import (
+    ErrorCode,
     PermanentProviderError,
     ProviderConfigurationError,
+    ProviderUnavailableError,
+    RateLimitedError,
     TransientProviderError,
 )
 
-USER_AGENT = "kyc-poller/0.1"
-# Each worker process polls a handful of hosts; keep a few warm connections per host.
-POOL_CONNECTIONS = 8
-POOL_MAXSIZE = 16
 # A provider asking us to come back after more than a day is treated as asking for a day.
 MAX_RETRY_AFTER_SECONDS = 24 * 3600.0
-
-
-def create_http_session() -> requests.Session:
-    """A pooled session with our User-Agent and urllib3's automatic retries switched off."""
-    session = requests.Session()
-    adapter = HTTPAdapter(
-        pool_connections=POOL_CONNECTIONS,
-        pool_maxsize=POOL_MAXSIZE,
-        # read=False, not 0: with 0 urllib3 wraps a read timeout in MaxRetryError and
-        # requests reports it as a ConnectionError instead of a Timeout.
-        max_retries=Retry(total=0, connect=0, read=False, redirect=0, status=0, other=0),
-    )
-    session.mount("http://", adapter)
-    session.mount("https://", adapter)
-    session.headers["User-Agent"] = USER_AGENT
-    session.headers["Accept"] = "application/json"
-    return session
 
 
 def check_base_url(provider: str, base_url: str) -> str:
@@ -111,55 +88,104 @@ def parse_retry_after(value: str | None, *, now: float | None = None) -> float |
     return min(max(seconds, 0.0), MAX_RETRY_AFTER_SECONDS)
 
 
-def raise_for_http_status(provider: str, response: requests.Response) -> None:
+def raise_for_http_status(provider: str, response: ProviderResponse) -> None:
     """Raise the ProviderError a non-2xx status means; return quietly on 2xx."""
-    code = response.status_code
+    code = response.status
     if 200 <= code < 300:
         return
     message = f"HTTP {code} from {provider}"
     if code == 429:
-        retry_after = parse_retry_after(response.headers.get("Retry-After"))
+        retry_after = parse_retry_after(response.header("Retry-After"))
         if retry_after is not None:
             message += f" (retry after {retry_after:g}s)"
-        raise TransientProviderError(
-            "rate_limited", message, http_status=code, retry_after=retry_after
+        raise RateLimitedError(
+            ErrorCode.RATE_LIMITED, message, http_status=code, retry_after=retry_after
         )
     if code >= 500:
-        raise TransientProviderError("server_error", message, http_status=code)
+        raise ProviderUnavailableError(ErrorCode.SERVER_ERROR, message, http_status=code)
     if code in (401, 403):
-        raise PermanentProviderError("auth_failed", message, http_status=code)
+        raise ProviderUnavailableError(ErrorCode.AUTH_FAILED, message, http_status=code)
     if code == 404:
-        raise PermanentProviderError("not_found", message, http_status=code)
+        raise PermanentProviderError(ErrorCode.NOT_FOUND, message, http_status=code)
     if 300 <= code < 400:
         # Redirects are not followed: custom auth headers would go wherever they point.
-        raise PermanentProviderError("http_error", f"{message} (redirect)", http_status=code)
-    raise PermanentProviderError("http_error", message, http_status=code)
+        raise PermanentProviderError(
+            ErrorCode.HTTP_ERROR, f"{message} (redirect)", http_status=code
+        )
+    raise PermanentProviderError(ErrorCode.HTTP_ERROR, message, http_status=code)
 
 
-def json_object_or_none(response: requests.Response) -> dict[str, Any] | None:
-    """The body as a JSON object, or None when it is not one."""
+class _TooDeep(Exception):
+    pass
+
+
+def json_depth_exceeds(value: object, limit: int) -> bool:
+    """True when `value` nests lists/objects deeper than `limit` (iterative: no recursion)."""
+    stack: list[tuple[object, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            children: Any = item.values()
+        elif isinstance(item, list):
+            children = item
+        else:
+            continue
+        if depth > limit:
+            return True
+        stack.extend((child, depth + 1) for child in children)
+    return False
+
+
+def json_object_or_none(response: ProviderResponse) -> dict[str, Any] | None:
+    """The body as a JSON object, or None when it is not one.
+
+    Raises response_too_deep for nesting beyond the response's limit (a parser
+    recursion error included), so a hostile body is named for what it is.
+    """
     try:
-        body = json.loads(response.content)
+        body = json.loads(response.body)
+    except RecursionError:
+        raise too_deep(response) from None
     except (ValueError, UnicodeDecodeError):
         return None
-    return body if isinstance(body, dict) else None
+    if not isinstance(body, dict):
+        return None
+    if json_depth_exceeds(body, response.max_json_depth):
+        raise too_deep(response)
+    return body
 
 
-def parse_json_object(provider: str, response: requests.Response) -> dict[str, Any]:
-    """The body as a JSON object; PermanentProviderError("malformed_response") otherwise."""
+def too_deep(response: ProviderResponse) -> PermanentProviderError:
+    return PermanentProviderError(
+        ErrorCode.RESPONSE_TOO_DEEP,
+        f"answer nests JSON deeper than {response.max_json_depth} levels",
+        http_status=response.status,
+    )
+
+
+def parse_json_object(provider: str, response: ProviderResponse) -> dict[str, Any]:
+    """The body as a JSON object; PermanentProviderError(malformed_response) otherwise."""
     body = json_object_or_none(response)
     if body is None:
         raise PermanentProviderError(
-            "malformed_response",
-            f"{provider} answered HTTP {response.status_code} with a body that is not JSON",
-            http_status=response.status_code,
+            ErrorCode.MALFORMED_RESPONSE,
+            f"{provider} answered HTTP {response.status} with a body that is not a JSON object",
+            http_status=response.status,
         )
     return body
 
 
+def checked_json(provider: str, response: ProviderResponse) -> dict[str, Any]:
+    """Classify the HTTP status, then return the body as a JSON object."""
+    raise_for_http_status(provider, response)
+    return parse_json_object(provider, response)
+
+
 def malformed_response(provider: str, what: str) -> PermanentProviderError:
     """The error for an answer that is JSON but not shaped like the provider's documents."""
-    return PermanentProviderError("malformed_response", f"malformed {provider} answer: {what}")
+    return PermanentProviderError(
+        ErrorCode.MALFORMED_RESPONSE, f"malformed {provider} answer: {what}"
+    )
 
 
 def status_word(provider: str, answer: dict[str, Any]) -> str:
@@ -176,73 +202,7 @@ def unknown_status(provider: str, word: str) -> TransientProviderError:
     Transient: the word is recorded and polling continues until someone maps it.
     """
     return TransientProviderError(
-        "unknown_status",
+        ErrorCode.UNKNOWN_STATUS,
         f"{provider} answered with status {word[:64]!r}, which kyc-poller does not know",
-        provider_status=word,
+        provider_status=word[:128],
     )
-
-
-class ProviderHttp:
-    """Sends provider requests with timeouts and turns transport failures into errors."""
-
-    def __init__(
-        self, session: requests.Session, *, connect_timeout: float, read_timeout: float
-    ) -> None:
-        self.session = session
-        self.timeout = (connect_timeout, read_timeout)
-
-    def send(
-        self,
-        provider: str,
-        method: str,
-        url: str,
-        *,
-        headers: dict[str, str] | None = None,
-        body: bytes | None = None,
-    ) -> requests.Response:
-        """Send once and return the response whatever its HTTP status.
-
-        Raises TransientProviderError for timeouts and connection failures.
-        """
-        started = time.monotonic()
-        try:
-            return self.session.request(
-                method,
-                url,
-                headers=headers,
-                data=body,
-                timeout=self.timeout,
-                allow_redirects=False,
-            )
-        except requests.Timeout:
-            elapsed = time.monotonic() - started
-            raise TransientProviderError(
-                "timeout", f"no answer from {provider} within {elapsed:.1f}s"
-            ) from None
-        except (
-            requests.ConnectionError,
-            requests.exceptions.ChunkedEncodingError,
-            requests.exceptions.ContentDecodingError,
-        ) as exc:
-            raise TransientProviderError(
-                "connection_error", f"could not talk to {provider} ({type(exc).__name__})"
-            ) from None
-        except requests.RequestException as exc:
-            # Invalid URL and the like: a configuration problem, retrying will not fix it.
-            raise PermanentProviderError(
-                "request_failed", f"could not send a request to {provider} ({type(exc).__name__})"
-            ) from None
-
-    def request_json(
-        self,
-        provider: str,
-        method: str,
-        url: str,
-        *,
-        headers: dict[str, str] | None = None,
-        body: bytes | None = None,
-    ) -> dict[str, Any]:
-        """Send, classify the HTTP status, and return the body as a JSON object."""
-        response = self.send(provider, method, url, headers=headers, body=body)
-        raise_for_http_status(provider, response)
-        return parse_json_object(provider, response)

@@ -16,24 +16,23 @@ Notus has no verification types: the type must be empty.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
-from worker.adapters.base import PollResult
-from worker.adapters.common import (
-    lookup_status,
-    refuse_invalid_id,
-    require_api_key,
-    validate_untyped_id,
+from worker.adapters.common import ApiKeySettings, lookup_status, plain_id
+from worker.adapters.contract import (
+    PollResult,
+    ProviderAdapter,
+    ProviderRequest,
+    ProviderResponse,
+    require,
 )
 from worker.adapters.http import (
-    ProviderHttp,
-    check_base_url,
+    checked_json,
     malformed_response,
     provider_url,
     short_text,
     status_word,
 )
-from worker.config import ProviderSettings
 from worker.domain.statuses import VerificationStatus
 
 STATUS_PATH = ("api", "v1", "kyc", "individual-verification-sessions", "standard")
@@ -54,25 +53,27 @@ STATUS_MAP: dict[str, VerificationStatus] = {
 }
 
 
-class NotusAdapter:
+class NotusAdapter(ProviderAdapter[ApiKeySettings]):
     """Status check of one Notus verification session."""
 
-    name: str = "notus"
-    default_verification_type: str | None = None
+    name: ClassVar[str] = "notus"
+    env_prefix: ClassVar[str] = "NOTUS"
+    settings_type = ApiKeySettings
 
-    def __init__(self, settings: ProviderSettings, http: ProviderHttp) -> None:
-        self.base_url = check_base_url(self.name, settings.base_url)
-        self._api_key = require_api_key(self.name, settings.api_key, "NOTUS_API_KEY")
-        self.http = http
+    def __init__(self, settings: ApiKeySettings) -> None:
+        super().__init__(settings)
+        self._api_key = require(self.name, settings.api_key, "NOTUS_API_KEY")
 
     @classmethod
-    def validate_external_id(cls, external_id: str, verification_type: str | None) -> None:
-        validate_untyped_id(cls.name, external_id, verification_type)
+    def canonical_id(cls, external_id: object) -> str:
+        return plain_id(external_id)
 
-    def fetch_status(self, external_id: str, verification_type: str | None) -> PollResult:
-        refuse_invalid_id(self.validate_external_id, external_id, verification_type)
-        url = provider_url(self.base_url, *STATUS_PATH, external_id)
-        body = self.http.request_json(self.name, "GET", url, headers={"x-api-key": self._api_key})
+    def build_request(self, external_id: str, verification_type: str | None) -> ProviderRequest:
+        url = provider_url(self.base_url, *STATUS_PATH, self.canonical_id(external_id))
+        return ProviderRequest("GET", url, {"x-api-key": self._api_key})
+
+    def interpret(self, response: ProviderResponse) -> PollResult:
+        body = checked_json(self.name, response)
         session = body.get("session")
         if not isinstance(session, dict):
             raise malformed_response(self.name, "the 'session' object is missing")

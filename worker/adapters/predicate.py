@@ -10,6 +10,9 @@ Status words are documented (STATUS_MAP). `submitted` is a manual operator
 review (`in_review`); `completed` is the approval; `retry` is a fixable issue
 the user can resubmit. GUESS: words are matched case-insensitively.
 
+Canonical ids: a UUID is stored lower-case, so the upper-case spelling of a
+tracked session is the same verification (UUIDs are case-insensitive).
+
 The summary holds wallet counts and completedAt; never wallet addresses or ids,
 nor the userId.
 """
@@ -17,22 +20,18 @@ nor the userId.
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, ClassVar
 
-from worker.adapters.base import PollResult
-from worker.adapters.common import (
-    lookup_status,
-    refuse_invalid_id,
-    require_api_key,
+from worker.adapters.common import ApiKeySettings, lookup_status
+from worker.adapters.contract import (
+    PollResult,
+    ProviderAdapter,
+    ProviderRequest,
+    ProviderResponse,
+    require,
 )
-from worker.adapters.http import (
-    ProviderHttp,
-    check_base_url,
-    provider_url,
-    short_text,
-    status_word,
-)
-from worker.config import ProviderSettings
+from worker.adapters.http import checked_json, provider_url, short_text, status_word
+from worker.domain.errors import InvalidExternalIdError
 from worker.domain.ids import validate_external_id
 from worker.domain.statuses import VerificationStatus
 
@@ -51,37 +50,35 @@ STATUS_MAP: dict[str, VerificationStatus] = {
 }
 
 
-class PredicateAdapter:
+class PredicateAdapter(ProviderAdapter[ApiKeySettings]):
     """Status check of one Predicate verification session."""
 
-    name: str = "predicate"
-    default_verification_type: str | None = DEFAULT_TYPE
+    name: ClassVar[str] = "predicate"
+    env_prefix: ClassVar[str] = "PREDICATE"
+    settings_type = ApiKeySettings
+    verification_types: ClassVar[tuple[str, ...]] = VERIFICATION_TYPES
+    default_verification_type: ClassVar[str | None] = DEFAULT_TYPE
 
-    def __init__(self, settings: ProviderSettings, http: ProviderHttp) -> None:
-        self.base_url = check_base_url(self.name, settings.base_url)
-        self._api_key = require_api_key(self.name, settings.api_key, "PREDICATE_API_KEY")
-        self.http = http
+    def __init__(self, settings: ApiKeySettings) -> None:
+        super().__init__(settings)
+        self._api_key = require(self.name, settings.api_key, "PREDICATE_API_KEY")
 
     @classmethod
-    def validate_external_id(cls, external_id: str, verification_type: str | None) -> None:
-        validate_external_id(external_id)
-        if not _UUID.fullmatch(external_id):
-            raise ValueError(
-                f"predicate session ids are UUIDs (8-4-4-4-12 hex digits), got {external_id!r}"
+    def canonical_id(cls, external_id: object) -> str:
+        token = validate_external_id(external_id)
+        if not _UUID.fullmatch(token):
+            raise InvalidExternalIdError(
+                f"predicate session ids are UUIDs (8-4-4-4-12 hex digits), got {token!r}"
             )
-        if verification_type is not None and verification_type not in VERIFICATION_TYPES:
-            raise ValueError(
-                "predicate verification type must be one of "
-                f"{', '.join(VERIFICATION_TYPES)}; got {verification_type!r}"
-            )
+        return token.lower()
 
-    def fetch_status(self, external_id: str, verification_type: str | None) -> PollResult:
-        verification_type = verification_type or DEFAULT_TYPE
-        refuse_invalid_id(self.validate_external_id, external_id, verification_type)
-        url = provider_url(self.base_url, *STATUS_PATH, verification_type, external_id)
-        body = self.http.request_json(
-            self.name, "GET", url, headers={"Authorization": f"Bearer {self._api_key}"}
-        )
+    def build_request(self, external_id: str, verification_type: str | None) -> ProviderRequest:
+        kind = self.canonical_type(verification_type) or DEFAULT_TYPE
+        url = provider_url(self.base_url, *STATUS_PATH, kind, self.canonical_id(external_id))
+        return ProviderRequest("GET", url, {"Authorization": f"Bearer {self._api_key}"})
+
+    def interpret(self, response: ProviderResponse) -> PollResult:
+        body = checked_json(self.name, response)
         word = status_word(self.name, body)
         status = lookup_status(self.name, word, STATUS_MAP)
         return PollResult(

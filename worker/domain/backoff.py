@@ -8,9 +8,18 @@ provider in lock-step; the floor keeps a draw near zero from hammering it.
 from __future__ import annotations
 
 import random
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from worker.config import BackoffSettings
+
+@dataclass(frozen=True)
+class BackoffSettings:
+    """Exponential backoff with full jitter, capped (seconds)."""
+
+    base: float = 5.0
+    cap: float = 900.0
+    floor: float = 1.0
+
 
 # 2**62 seconds is far beyond any cap; stop growing the exponent there.
 _MAX_EXPONENT = 62

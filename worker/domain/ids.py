@@ -2,19 +2,19 @@
 
 An external id ends up in a URL path and in logs, so only plain tokens are
 accepted: letters, digits and . _ : - (no slashes, no '..', no spaces or
-control characters), at most 128 characters.
+control characters), at most 128 characters. Surrounding whitespace is refused,
+not stripped: an id is compared byte for byte, so what an app sends is what is
+stored. Adapters may canonicalize further (Predicate lower-cases its UUIDs).
 """
 
 from __future__ import annotations
 
 import re
 
+from worker.domain.errors import InvalidExternalIdError
+
 MAX_EXTERNAL_ID_LENGTH = 128
 _PLAIN_TOKEN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]*")
-
-
-class InvalidExternalIdError(ValueError):
-    """The id is not a plain token we are willing to put in a provider URL."""
 
 
 def validate_external_id(external_id: object) -> str:

@@ -1,4 +1,4 @@
-"""The shared HTTP plumbing: no automatic retries, Retry-After parsing, status classification."""
+"""The shared HTTP vocabulary: Retry-After parsing, status classification, URL quoting."""
 
 from __future__ import annotations
 
@@ -6,34 +6,20 @@ from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 
 import pytest
-import requests
 
-from worker.adapters.base import PermanentProviderError, ProviderError, TransientProviderError
-from worker.adapters.http import (
-    USER_AGENT,
-    create_http_session,
-    parse_retry_after,
-    provider_url,
-    raise_for_http_status,
+from worker.adapters.contract import ProviderResponse
+from worker.adapters.http import parse_retry_after, provider_url, raise_for_http_status
+from worker.domain.errors import (
+    PermanentProviderError,
+    ProviderError,
+    ProviderUnavailableError,
+    RateLimitedError,
 )
 
 
-def response(status: int, headers: dict[str, str] | None = None) -> requests.Response:
-    answer = requests.Response()
-    answer.status_code = status
-    answer.headers.update(headers or {})
-    answer._content = b'{"secret": "personal body"}'
-    return answer
-
-
-def test_session_sends_our_user_agent_and_never_retries_by_itself():
-    session = create_http_session()
-    assert session.headers["User-Agent"] == USER_AGENT == "kyc-poller/0.1"
-    for prefix in ("http://", "https://"):
-        retries = session.get_adapter(prefix + "example.test").max_retries
-        assert retries.total == 0
-        assert not retries.connect and not retries.read and not retries.status
-        assert not retries.redirect
+def response(status: int, headers: dict[str, str] | None = None) -> ProviderResponse:
+    lowered = {key.lower(): value for key, value in (headers or {}).items()}
+    return ProviderResponse(status, lowered, b'{"secret": "personal body"}')
 
 
 @pytest.mark.parametrize(
@@ -63,13 +49,13 @@ def test_retry_after_http_date_in_the_future_and_past():
         (301, PermanentProviderError, "http_error"),
         (302, PermanentProviderError, "http_error"),
         (400, PermanentProviderError, "http_error"),
-        (401, PermanentProviderError, "auth_failed"),
-        (403, PermanentProviderError, "auth_failed"),
+        (401, ProviderUnavailableError, "auth_failed"),
+        (403, ProviderUnavailableError, "auth_failed"),
         (404, PermanentProviderError, "not_found"),
         (410, PermanentProviderError, "http_error"),
-        (429, TransientProviderError, "rate_limited"),
-        (500, TransientProviderError, "server_error"),
-        (504, TransientProviderError, "server_error"),
+        (429, RateLimitedError, "rate_limited"),
+        (500, ProviderUnavailableError, "server_error"),
+        (504, ProviderUnavailableError, "server_error"),
     ],
 )
 def test_http_status_classification(status, error_class, code):
@@ -89,3 +75,9 @@ def test_2xx_passes(status):
 def test_every_path_segment_is_quoted_whole():
     url = provider_url("http://h/base", "api", "a/b", "../x", "a b?c#d")
     assert url == "http://h/base/api/a%2Fb/..%2Fx/a%20b%3Fc%23d"
+
+
+def test_a_429_carries_its_retry_after():
+    with pytest.raises(RateLimitedError) as info:
+        raise_for_http_status("notus", response(429, {"Retry-After": "7"}))
+    assert info.value.retry_after == 7.0

@@ -1,0 +1,175 @@
+"""Ids, types and configuration each adapter accepts or refuses (no network)."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from worker.adapters.bank131 import Bank131Adapter, Bank131Settings
+from worker.adapters.common import ApiKeySettings
+from worker.adapters.gu1 import Gu1Adapter
+from worker.adapters.notus import NotusAdapter
+from worker.adapters.predicate import PredicateAdapter
+from worker.adapters.registry import PROVIDER_NAMES, adapter_class, build_adapter
+from worker.domain.errors import PermanentProviderError, ProviderConfigurationError
+
+UUID = "550e8400-e29b-41d4-a716-446655440000"
+HOSTILE_IDS = [
+    "",
+    "../admin",
+    "a/b",
+    "..",
+    "id with space",
+    "id?x=1",
+    "id#frag",
+    "%2e%2e",
+    "new\nline",
+    "tab\tid",
+    "x" * 129,
+    "ümlaut",
+    "-starts-with-dash",
+]
+PROVIDERS = list(PROVIDER_NAMES)
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+@pytest.mark.parametrize("external_id", HOSTILE_IDS)
+def test_hostile_ids_are_refused(provider, external_id):
+    with pytest.raises(ValueError):
+        adapter_class(provider).canonical_id(external_id)
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+@pytest.mark.parametrize("external_id", [None, 42, b"bytes"])
+def test_non_string_ids_are_refused(provider, external_id):
+    with pytest.raises(ValueError, match="string"):
+        adapter_class(provider).canonical_id(external_id)
+
+
+@pytest.mark.parametrize(
+    ("provider", "external_id"),
+    [("notus", "sess_1.a-b:c"), ("bank131", "7"), ("bank131", "chk-77"), ("gu1", "val-123")],
+)
+def test_plain_tokens_are_accepted_as_they_are(provider, external_id):
+    assert adapter_class(provider).canonical_id(external_id) == external_id
+
+
+@pytest.mark.parametrize("provider", ["notus", "bank131", "gu1"])
+@pytest.mark.parametrize("verification_type", ["individual", "business", "x"])
+def test_providers_without_types_refuse_a_type(provider, verification_type):
+    with pytest.raises(ValueError, match="no verification types"):
+        adapter_class(provider).canonical_type(verification_type)
+
+
+@pytest.mark.parametrize(
+    ("verification_type", "canonical"),
+    [
+        (None, "individual"),
+        ("", "individual"),
+        ("individual", "individual"),
+        ("business", "business"),
+        ("Business", "business"),
+    ],
+)
+def test_predicate_accepts_its_types(verification_type, canonical):
+    assert PredicateAdapter.canonical_type(verification_type) == canonical
+
+
+def test_predicate_ids_are_canonical_in_lower_case():
+    assert PredicateAdapter.canonical_id(UUID.upper()) == UUID
+    assert PredicateAdapter.canonical_id(UUID) == UUID
+
+
+@pytest.mark.parametrize("verification_type", ["company", "../individual", 5])
+def test_predicate_refuses_other_types(verification_type):
+    with pytest.raises(ValueError, match=r"individual, business|string"):
+        PredicateAdapter.canonical_type(verification_type)
+
+
+@pytest.mark.parametrize(
+    "session_id",
+    [
+        "abc",
+        "550e8400e29b41d4a716446655440000",
+        "{550e8400-e29b-41d4-a716-446655440000}",
+        "urn:uuid:550e8400-e29b-41d4-a716-446655440000",
+        "550e8400-e29b-41d4-a716-44665544000g",
+        "550e8400-e29b-41d4-a716-4466554400001",
+    ],
+)
+def test_predicate_refuses_session_ids_that_are_not_uuids(session_id):
+    with pytest.raises(ValueError, match=r"UUID|plain token"):
+        PredicateAdapter.canonical_id(session_id)
+
+
+def test_default_verification_types():
+    assert PredicateAdapter.default_verification_type == "individual"
+    for cls in (NotusAdapter, Bank131Adapter, Gu1Adapter):
+        assert cls.default_verification_type is None
+
+
+class NoTransport:
+    async def send(self, provider, request):
+        raise AssertionError("no request may be sent for a hostile id")
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_fetch_refuses_a_hostile_id_without_a_request(provider):
+    adapter = build_adapter(provider, GOOD[provider])
+    with pytest.raises(PermanentProviderError) as info:
+        asyncio.run(adapter.fetch_status(NoTransport(), "../../etc/passwd", None))
+    assert info.value.code == "invalid_external_id"
+
+
+KEY = "secret-api-key-5150"
+SIGNING_SECRET = "secret-signing-8080"
+GOOD = {
+    "notus": ApiKeySettings(base_url="http://fake.test/notus", api_key=KEY),
+    "bank131": Bank131Settings(
+        base_url="http://fake.test/bank131",
+        project="proj",
+        signing_mode="hmac",
+        signing_secret=SIGNING_SECRET,
+    ),
+    "gu1": ApiKeySettings(base_url="http://fake.test/gu1", api_key=KEY),
+    "predicate": ApiKeySettings(base_url="http://fake.test/predicate", api_key=KEY),
+}
+BROKEN = [
+    ("notus", {"base_url": ""}),
+    ("notus", {"api_key": ""}),
+    ("notus", {"base_url": "ftp://fake.test/notus"}),
+    ("notus", {"base_url": "fake.test/notus"}),
+    ("bank131", {"base_url": ""}),
+    ("bank131", {"project": ""}),
+    ("bank131", {"signing_secret": ""}),
+    ("bank131", {"signing_mode": "rsa"}),
+    ("bank131", {"signing_mode": "guess"}),
+    ("bank131", {"method": "PUT"}),
+    ("gu1", {"base_url": ""}),
+    ("gu1", {"api_key": ""}),
+    ("predicate", {"base_url": ""}),
+    ("predicate", {"api_key": ""}),
+    ("predicate", {"base_url": "http://fake.test/predicate?key=1"}),
+]
+
+
+@pytest.mark.parametrize(("provider", "overrides"), BROKEN)
+def test_missing_or_bad_configuration_is_refused(provider, overrides):
+    settings = type(GOOD[provider])(**{**vars(GOOD[provider]), **overrides})
+    with pytest.raises(ProviderConfigurationError) as info:
+        build_adapter(provider, settings)
+    assert provider.upper() in str(info.value).upper()
+    assert KEY not in str(info.value) and SIGNING_SECRET not in str(info.value)
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_good_configuration_builds(provider):
+    assert build_adapter(provider, GOOD[provider]).name == provider
+
+
+def test_bank131_needs_no_signature_by_default():
+    settings = Bank131Settings(base_url="http://fake.test/bank131", project="proj")
+    request = build_adapter("bank131", settings).build_request("123", None)
+    assert "X-PARTNER-SIGN" not in request.headers
+    assert request.headers["X-PARTNER-PROJECT"] == "proj"

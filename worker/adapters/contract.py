@@ -1,0 +1,204 @@
+"""The one contract every provider adapter implements.
+
+An adapter is sans-IO: `build_request` turns (id, type) into an HTTP request and
+`interpret` turns the provider's answer into a `PollResult` or raises a
+`ProviderError`. Sending is the transport's job (`worker.adapters.transport`),
+so the engine can keep hundreds of calls in flight, bound every answer in one
+place, and adapters are tested without a network. Provider specifics (paths,
+auth, status tables, GUESS notes) stay inside the adapter module.
+
+A fifth provider is one module with a subclass of `ProviderAdapter` and one
+line in `worker.adapters.registry.PROVIDERS`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import typing
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Generic, Protocol, TypeVar
+
+from worker.domain.errors import (
+    ConfigurationError,
+    ErrorCode,
+    InvalidVerificationTypeError,
+    PermanentProviderError,
+    ProviderConfigurationError,
+    RequestRejected,
+)
+from worker.domain.results import PollResult
+
+__all__ = [
+    "PollResult",
+    "ProviderAdapter",
+    "ProviderRequest",
+    "ProviderResponse",
+    "ProviderSettings",
+    "Transport",
+]
+
+
+@dataclass(frozen=True)
+class ProviderRequest:
+    """One HTTP request to a provider (credentials in headers: never log it)."""
+
+    method: str
+    url: str
+    headers: Mapping[str, str] = field(default_factory=dict, repr=False)
+    body: bytes = b""
+
+
+@dataclass(frozen=True)
+class ProviderResponse:
+    """A provider's answer as the transport read it: already bounded in size and time.
+
+    `headers` keys are lower-case. `max_json_depth` is the nesting limit the
+    JSON helpers enforce when an adapter reads the body.
+    """
+
+    status: int
+    headers: Mapping[str, str]
+    body: bytes = field(repr=False)
+    max_json_depth: int = 64
+
+    def header(self, name: str) -> str | None:
+        return self.headers.get(name.lower())
+
+
+@dataclass(frozen=True)
+class ProviderSettings:
+    """What every provider has: where it is and how hard the fleet may call it.
+
+    Subclasses add their credentials. Each field is read from
+    `<ENV_PREFIX>_<FIELD>` (e.g. NOTUS_BASE_URL, NOTUS_RATE_LIMIT).
+    """
+
+    base_url: str = ""
+    # Fleet-wide requests per second (0: no limit) and the burst allowed above it.
+    rate_limit: float = 20.0
+    rate_burst: int = 40
+
+
+SettingsT = TypeVar("SettingsT", bound=ProviderSettings)
+
+
+class Transport(Protocol):
+    """Sends one request and returns the bounded answer, or raises a ProviderError."""
+
+    async def send(self, provider: str, request: ProviderRequest) -> ProviderResponse: ...
+
+
+class ProviderAdapter(ABC, Generic[SettingsT]):
+    """One provider's status check (see the module docstring)."""
+
+    name: ClassVar[str]
+    env_prefix: ClassVar[str]
+    settings_type: ClassVar[type[ProviderSettings]] = ProviderSettings
+    # The verification types the provider has (empty: none) and the one stored
+    # when an app tracks a verification without a type.
+    verification_types: ClassVar[tuple[str, ...]] = ()
+    default_verification_type: ClassVar[str | None] = None
+
+    def __init__(self, settings: SettingsT) -> None:
+        from worker.adapters.http import check_base_url
+
+        self.settings = settings
+        self.base_url = check_base_url(self.name, settings.base_url)
+
+    @classmethod
+    @abstractmethod
+    def canonical_id(cls, external_id: object) -> str:
+        """The id in the one form it is stored and compared in; InvalidExternalIdError if none."""
+
+    @classmethod
+    def canonical_type(cls, verification_type: object) -> str | None:
+        """The verification type to store (the default when none is given)."""
+        if verification_type is None or verification_type == "":
+            return cls.default_verification_type
+        if not isinstance(verification_type, str):
+            raise InvalidVerificationTypeError(
+                f"verification type must be a string, got {type(verification_type).__name__}"
+            )
+        if not cls.verification_types:
+            raise InvalidVerificationTypeError(
+                f"{cls.name} has no verification types; got type {verification_type!r}"
+            )
+        word = verification_type.strip().lower()
+        if word not in cls.verification_types:
+            raise InvalidVerificationTypeError(
+                f"{cls.name} verification type must be one of "
+                f"{', '.join(cls.verification_types)}; got {verification_type[:40]!r}"
+            )
+        return word
+
+    @abstractmethod
+    def build_request(self, external_id: str, verification_type: str | None) -> ProviderRequest:
+        """The status-check request for a canonical id and type."""
+
+    @abstractmethod
+    def interpret(self, response: ProviderResponse) -> PollResult:
+        """The answer's meaning; raises ProviderError when it is not a usable answer."""
+
+    async def fetch_status(
+        self, transport: Transport, external_id: str, verification_type: str | None
+    ) -> PollResult:
+        """Ask the provider once through `transport`."""
+        try:
+            request = self.build_request(external_id, verification_type)
+        except RequestRejected as exc:
+            # A stored id or type this adapter refuses: no request, a permanent error.
+            raise PermanentProviderError(ErrorCode.INVALID_EXTERNAL_ID, str(exc)) from None
+        return self.interpret(await transport.send(self.name, request))
+
+    @classmethod
+    def settings_from_env(cls, env: Mapping[str, str]) -> ProviderSettings:
+        """This provider's settings from `<env_prefix>_<FIELD>` variables."""
+        return settings_from_env(cls.settings_type, cls.env_prefix, env)
+
+    @classmethod
+    def env_variables(cls) -> tuple[str, ...]:
+        """The variables this provider reads (for documentation and errors)."""
+        return tuple(
+            f"{cls.env_prefix}_{item.name.upper()}"
+            for item in dataclasses.fields(cls.settings_type)
+        )
+
+
+def require(provider: str, value: str, variable: str) -> str:
+    """A required credential; ProviderConfigurationError naming the variable when empty."""
+    if not value:
+        raise ProviderConfigurationError(f"{provider} needs {variable} to be set")
+    return value
+
+
+SettingsClass = TypeVar("SettingsClass", bound=ProviderSettings)
+
+
+def settings_from_env(
+    settings_type: type[SettingsClass], prefix: str, env: Mapping[str, str]
+) -> SettingsClass:
+    """Build a provider settings dataclass from `<prefix>_<FIELD>` variables.
+
+    Unset or empty variables keep the field's default; numbers are checked.
+    """
+    hints = typing.get_type_hints(settings_type)
+    values: dict[str, Any] = {}
+    for item in dataclasses.fields(settings_type):
+        variable = f"{prefix}_{item.name.upper()}"
+        raw = env.get(variable)
+        if raw is None or raw == "":
+            continue
+        kind = hints[item.name]
+        if kind is str:
+            values[item.name] = raw.strip()
+            continue
+        try:
+            number = kind(raw)
+        except ValueError:
+            raise ConfigurationError(f"{variable} must be a number, got {raw!r}") from None
+        if number < 0:
+            raise ConfigurationError(f"{variable} must not be negative, got {raw!r}")
+        values[item.name] = number
+    return settings_type(**values)
