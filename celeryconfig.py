@@ -1,7 +1,11 @@
 """Celery configuration for kyc-poller workers and beat (values come from the environment).
 
+Queues: beat's own tasks (the sweep, the relay) go to `kyc.control`, served by a
+worker of its own, so they never wait behind polls; poll batches go to
+`kyc.polls`; apps' tracking requests arrive on Celery's default queue.
+
 Poll tasks are acked late and rejected back to the queue when a worker process
-dies, so a crashed worker's poll runs again; the scheduler's claim lease covers
+dies, so a crashed worker's batch runs again; the sweep's claim lease covers
 anything the broker still loses.
 """
 
@@ -9,7 +13,7 @@ from __future__ import annotations
 
 import os
 
-from worker.config import Settings
+from worker.config import CONTROL_QUEUE, POLL_QUEUE, Settings
 
 _settings = Settings.from_env()
 
@@ -23,6 +27,13 @@ accept_content = ["json"]
 result_serializer = "json"
 task_ignore_result = True
 result_backend = None
+
+task_routes = {
+    "kyc.schedule_due_polls": {"queue": CONTROL_QUEUE},
+    "kyc.relay_outbox": {"queue": CONTROL_QUEUE},
+    "kyc.poll_batch": {"queue": POLL_QUEUE},
+    "kyc.poll_verification": {"queue": POLL_QUEUE},
+}
 
 task_acks_late = True
 task_reject_on_worker_lost = True

@@ -26,7 +26,7 @@ from typing import Any
 from devkit.demo_scenarios import Scenario, demo_scenarios
 from devkit.embedded_redis import EmbeddedRedis
 from devkit.fake_providers.server import FakeProviders
-from devkit.local_fleet import ChildProcess, database_summary, start_beat, start_worker, track
+from devkit.local_fleet import ChildProcess, database_summary, start_scheduler, start_worker, track
 from worker.config import Settings
 from worker.domain.statuses import TERMINAL_STATUSES
 from worker.migrate import upgrade
@@ -102,14 +102,19 @@ def run_demo(var_dir: Path, timeout: float, concurrency: int) -> int:
         subscriber = BackgroundSubscriber(redis_url, Settings.from_env().events_channel)
 
         worker = start_worker(env, var_dir, concurrency=concurrency)
-        beat = start_beat(env, var_dir)
-        _print(f"celery:    worker (concurrency {concurrency}) and beat; logs in {var_dir}")
+        scheduler = start_scheduler(env, var_dir)
+        _print(
+            f"celery:    poll worker (concurrency {concurrency}), beat and its control worker; "
+            f"logs in {var_dir}"
+        )
         try:
-            return _drive(scenarios, redis_url, database_url, subscriber, timeout, (worker, beat))
+            return _drive(
+                scenarios, redis_url, database_url, subscriber, timeout, (worker, *scheduler)
+            )
         finally:
             subscriber.stop()
-            beat.stop()
-            worker.stop()
+            for process in (*scheduler, worker):
+                process.stop()
 
 
 def _drive(
@@ -186,7 +191,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--var-dir", type=Path, default=Path("var/demo"))
     parser.add_argument("--timeout", type=float, default=120.0)
-    parser.add_argument("--concurrency", type=int, default=2)
+    parser.add_argument("--concurrency", type=int, default=4)
     args = parser.parse_args(argv)
     return run_demo(args.var_dir.resolve(), args.timeout, args.concurrency)
 

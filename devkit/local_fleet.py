@@ -18,6 +18,7 @@ from sqlalchemy import func, select
 
 from models import OutboxEvent, Transition, Verification
 from models.db import create_db_engine
+from worker.config import CONTROL_QUEUE, POLL_QUEUE
 
 CELERY = [sys.executable, "-m", "celery", "-A", "tasks.app"]
 
@@ -67,13 +68,19 @@ class ChildProcess:
             return ""
 
 
+# The poll workers' queues: poll batches, and apps' tracking requests (Celery's default queue).
+POLL_WORKER_QUEUES = f"{POLL_QUEUE},celery"
+
+
 def start_worker(
-    env: dict[str, str], log_dir: Path, *, concurrency: int = 2, name: str = "worker"
+    env: dict[str, str], log_dir: Path, *, concurrency: int = 4, name: str = "worker"
 ) -> ChildProcess:
+    """A poll worker as the README deploys it (prefork; each process polls whole batches)."""
     argv = [
         *CELERY,
         "worker",
         "--loglevel=INFO",
+        f"--queues={POLL_WORKER_QUEUES}",
         f"--concurrency={concurrency}",
         f"--hostname={name}@%h",
         "--without-gossip",
@@ -82,10 +89,30 @@ def start_worker(
     return ChildProcess(name, argv, env, log_dir / f"{name}.log")
 
 
+def start_control_worker(env: dict[str, str], log_dir: Path) -> ChildProcess:
+    """The worker for beat's own tasks (sweep, relay): its own queue, never behind polls."""
+    argv = [
+        *CELERY,
+        "worker",
+        "--loglevel=INFO",
+        f"--queues={CONTROL_QUEUE}",
+        "--pool=solo",
+        "--hostname=control@%h",
+        "--without-gossip",
+        "--without-mingle",
+    ]
+    return ChildProcess("control", argv, env, log_dir / "control.log")
+
+
 def start_beat(env: dict[str, str], log_dir: Path) -> ChildProcess:
     schedule = str(log_dir / "celerybeat-schedule")
     argv = [*CELERY, "beat", "--loglevel=INFO", f"--schedule={schedule}"]
     return ChildProcess("beat", argv, env, log_dir / "beat.log")
+
+
+def start_scheduler(env: dict[str, str], log_dir: Path) -> list[ChildProcess]:
+    """Beat and the control worker that runs its tasks: the fleet's scheduling side."""
+    return [start_beat(env, log_dir), start_control_worker(env, log_dir)]
 
 
 def track(broker_url: str, provider: str, external_id: str, vtype: str | None = None) -> None:

@@ -1,9 +1,12 @@
-"""Celery tasks: thin wrappers over the plain functions in `worker`.
+"""Celery tasks: thin wrappers over the plain services in `worker`.
 
-- kyc.track_verification: the entry point apps call.
-- kyc.schedule_due_polls: beat, every few seconds; enqueues one poll per due verification.
-- kyc.poll_verification: one poll; relays its event right after commit.
-- kyc.relay_outbox: beat, every few seconds; the safety net for the event relay.
+- kyc.track_verification: the entry point apps call (default queue).
+- kyc.schedule_due_polls: beat, every few seconds (control queue): claims due
+  verifications per provider and enqueues them as poll batches.
+- kyc.poll_batch: polls a batch concurrently and writes it at once (poll queue);
+  relays its events right after commit.
+- kyc.poll_verification: one verification, through the same engine.
+- kyc.relay_outbox: beat (control queue): the safety net for the event relay.
 """
 
 from __future__ import annotations
@@ -14,9 +17,10 @@ import structlog
 from celery import shared_task
 
 from models import utcnow
+from worker.config import POLL_QUEUE
 from worker.runtime import get_runtime
 from worker.services import tracking
-from worker.services.scheduling import claim_due_verifications
+from worker.services.polling import BatchReport
 
 log = structlog.get_logger(__name__)
 
@@ -42,38 +46,52 @@ def track_verification(
     }
 
 
+@shared_task(name="kyc.poll_batch", acks_late=True, reject_on_worker_lost=True)
+def poll_batch(verification_ids: list[int]) -> dict[str, Any]:
+    report = _poll(verification_ids)
+    return {"polled": report.polled, "outcomes": dict(report.outcomes), "events": report.event_ids}
+
+
 @shared_task(name="kyc.poll_verification", acks_late=True, reject_on_worker_lost=True)
 def poll_verification(verification_id: int) -> dict[str, Any]:
-    runtime = get_runtime()
-    with structlog.contextvars.bound_contextvars(verification_id=verification_id):
-        outcome = runtime.poller.poll(verification_id)
-        if outcome.action == "transition":
-            _relay_now()
-    return {"action": outcome.action, "status": outcome.status, "event_id": outcome.event_id}
+    report = _poll([verification_id])
+    return {
+        "outcomes": dict(report.outcomes),
+        "event_id": report.event_ids[0] if report.event_ids else None,
+    }
 
 
 @shared_task(name="kyc.schedule_due_polls", acks_late=True)
 def schedule_due_polls() -> int:
     runtime = get_runtime()
-    settings = runtime.settings
-    ids = claim_due_verifications(
-        runtime.db,
-        now=utcnow(),
-        limit=settings.claim_batch_size,
-        lease_seconds=settings.claim_lease_seconds,
-    )
-    for verification_id in ids:
-        # A poll still queued when its lease ran out is stale: the row was claimed again.
-        poll_verification.apply_async((verification_id,), expires=settings.claim_lease_seconds)
-    if ids:
-        log.info("polls_enqueued", count=len(ids))
-    return len(ids)
+    lease = runtime.settings.claim_lease_seconds
+    claimed = 0
+    for sweep in runtime.sweeper.sweep(utcnow()):
+        for batch in sweep.batches:
+            # A batch still queued when its lease ran out is stale: the rows were claimed again.
+            poll_batch.apply_async((batch,), queue=POLL_QUEUE, expires=lease)
+        claimed += sweep.claimed
+        log.info(
+            "polls_enqueued",
+            provider=sweep.provider,
+            count=sweep.claimed,
+            batches=len(sweep.batches),
+        )
+    return claimed
 
 
 @shared_task(name="kyc.relay_outbox", acks_late=True)
 def relay_outbox() -> int:
     report = get_runtime().relay.relay_all()
     return report.published
+
+
+def _poll(verification_ids: list[int]) -> BatchReport:
+    runtime = get_runtime()
+    report = runtime.engine.poll_batch(verification_ids)
+    if report.event_ids:
+        _relay_now()
+    return report
 
 
 def _relay_now() -> None:

@@ -1,8 +1,8 @@
 """The per-process services a worker needs, built once and on first use.
 
-Celery tasks stay thin: they ask for these and call plain functions. Building
-lazily keeps imports cheap and makes every forked worker process create its
-own connections.
+Celery tasks stay thin: they ask for these and call plain code. Building lazily
+keeps imports cheap and makes every forked worker process create its own
+connections, event loop and HTTP pool.
 """
 
 from __future__ import annotations
@@ -11,15 +11,22 @@ import os
 import threading
 from dataclasses import dataclass, field
 from functools import cached_property
+from typing import Any
 
 import redis
 
+from models import utcnow
 from models.db import Database
-from worker.adapters import build_adapters
-from worker.adapters.base import ProviderAdapter
+from worker.adapters.contract import ProviderAdapter
+from worker.adapters.event_loop import EventLoopThread
+from worker.adapters.registry import PROVIDER_NAMES, build_adapters
+from worker.adapters.sql_store import SqlStore
+from worker.adapters.transport import AiohttpTransport
 from worker.config import Settings
-from worker.services.polling import Poller
+from worker.services.governor import ProviderGovernor, RateLimit
+from worker.services.polling import PollEngine
 from worker.services.relay import OutboxRelay
+from worker.services.scheduling import Sweeper
 
 
 @dataclass
@@ -32,8 +39,12 @@ class Runtime:
         return Database(self.settings.database_url)
 
     @cached_property
-    def adapters(self) -> dict[str, ProviderAdapter]:
-        return build_adapters(self.settings)
+    def store(self) -> SqlStore:
+        return SqlStore(self.db)
+
+    @cached_property
+    def adapters(self) -> dict[str, ProviderAdapter[Any]]:
+        return build_adapters(self.settings.providers)
 
     @cached_property
     def redis(self) -> redis.Redis:
@@ -42,8 +53,43 @@ class Runtime:
         )
 
     @cached_property
-    def poller(self) -> Poller:
-        return Poller(self.db, self.adapters, self.settings)
+    def governor(self) -> ProviderGovernor:
+        rates = {
+            name: RateLimit(provider.rate_limit, provider.rate_burst)
+            for name, provider in self.settings.providers.items()
+        }
+        return ProviderGovernor(self.redis, self.settings.breaker, rates)
+
+    @cached_property
+    def io_loop(self) -> EventLoopThread:
+        return EventLoopThread()
+
+    @cached_property
+    def engine(self) -> PollEngine:
+        transport = AiohttpTransport(self.settings.limits)
+        deadline = self.settings.limits.deadline + 30.0
+        return PollEngine(
+            self.store,
+            self.adapters,
+            transport,
+            self.settings.policy,
+            runner=lambda coroutine: self.io_loop.run(coroutine, timeout=deadline),
+            governor=self.governor,
+            clock=utcnow,
+            max_in_flight=self.settings.limits.max_connections,
+        )
+
+    @cached_property
+    def sweeper(self) -> Sweeper:
+        return Sweeper(
+            self.store,
+            PROVIDER_NAMES,
+            governor=self.governor,
+            batch_size=self.settings.poll_batch_size,
+            max_claims=self.settings.sweep_max_claims,
+            lease_seconds=self.settings.claim_lease_seconds,
+            interval_seconds=self.settings.schedule_interval,
+        )
 
     @cached_property
     def relay(self) -> OutboxRelay:

@@ -16,7 +16,7 @@ from sqlalchemy import select
 
 from devkit.demo import DEMO_TUNING
 from devkit.demo_scenarios import demo_scenarios
-from devkit.local_fleet import database_summary, start_beat, start_worker, track
+from devkit.local_fleet import database_summary, start_scheduler, start_worker, track
 from models import Transition
 from models.db import Database
 from worker.domain.statuses import TERMINAL_STATUSES
@@ -98,7 +98,7 @@ def test_fleet_drives_every_provider_to_a_final_decision(fleet_env, fake_provide
         fake_providers.add_session(s.provider, s.external_id, s.script, s.verification_type)
     collector = BackgroundSubscriber(env["KYC_REDIS_URL"], env["KYC_EVENTS_CHANNEL"])
     worker = start_worker(env, tmp_path, concurrency=2)
-    beat = start_beat(env, tmp_path)
+    scheduler = start_scheduler(env, tmp_path)
     try:
         for s in scenarios:
             if s.tracked_by_app:
@@ -107,11 +107,11 @@ def test_fleet_drives_every_provider_to_a_final_decision(fleet_env, fake_provide
         first = scenarios[0]
         track(env["KYC_REDIS_URL"], first.provider, first.external_id)
         expected = {(s.provider, s.external_id): s.expected for s in scenarios}
-        statuses = wait_until_done(env, expected, collector, [worker, beat])
+        statuses = wait_until_done(env, expected, collector, [worker, *scheduler])
     finally:
         collector.stop()
-        beat.stop()
-        worker.stop()
+        for process in (*scheduler, worker):
+            process.stop()
     assert statuses == expected
     assert_one_event_per_transition(env, collector)
     assert {e["provider"] for e in collector.received()} == {"notus", "bank131", "gu1", "predicate"}
@@ -134,7 +134,7 @@ def test_a_killed_worker_loses_nothing_and_duplicates_nothing(fleet_env, fake_pr
         scenarios.append((provider, external_id))
     collector = BackgroundSubscriber(env["KYC_REDIS_URL"], env["KYC_EVENTS_CHANNEL"])
     doomed = start_worker(env, tmp_path, concurrency=2, name="doomed")
-    beat = start_beat(env, tmp_path)
+    scheduler = start_scheduler(env, tmp_path)
     survivor = None
     try:
         for provider, external_id in scenarios:
@@ -147,10 +147,11 @@ def test_a_killed_worker_loses_nothing_and_duplicates_nothing(fleet_env, fake_pr
         doomed.kill()
         survivor = start_worker(env, tmp_path, concurrency=2, name="survivor")
         expected = {key: "approved" for key in scenarios}
-        statuses = wait_until_done(env, expected, collector, [survivor, beat])
+        statuses = wait_until_done(env, expected, collector, [survivor, *scheduler])
     finally:
         collector.stop()
-        beat.stop()
+        for process in scheduler:
+            process.stop()
         doomed.kill()
         if survivor is not None:
             survivor.stop()

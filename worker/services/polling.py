@@ -1,386 +1,285 @@
-"""One poll of one verification: ask the provider, record what changed.
+"""The poll engine: a batch of verifications polled concurrently, decided, written at once.
 
-The provider is called outside any database transaction. Its answer is then
-written in ONE transaction — the new state, a transition row and an outbox
-event — guarded by the row's version: if another worker wrote the row since we
-read it, our write matches nothing and we drop our observation (the other
-worker's is at least as fresh), so concurrent polls yield one transition.
+For one batch of claimed ids (one Celery task):
+1. read the rows (one query); skip missing and terminal ones;
+2. per provider, ask the governor how many calls may go now (circuit breaker,
+   fleet-wide rate limit); the others are deferred, not counted against;
+3. call the providers concurrently on the process's event loop, outside any
+   transaction, every answer bounded by the transport;
+4. decide each row with the pure rules (`worker.domain.decisions`); an
+   unexpected exception in one poll becomes that row's `internal_error`;
+5. tell the governor how each provider answered;
+6. apply every decision in ONE transaction, each guarded by its row's version.
+
+Guarantees kept from the one-poll-per-task design: the version-guarded write
+(a concurrent or duplicated poll of the same row loses and changes nothing),
+exactly one transition and one event per change, and a killed worker loses
+nothing (its rows' claim lease runs out and they are claimed again).
 """
 
 from __future__ import annotations
 
+import asyncio
 import random
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from datetime import datetime
-from typing import Any, Literal
+from collections import defaultdict
+from collections.abc import Callable, Coroutine, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, TypeVar
 
 import structlog
-from sqlalchemy import update
-from sqlalchemy.orm import Session
 
-from models import OutboxEvent, Transition, Verification, VerificationStatus, utcnow
-from models.db import Database
-from worker.adapters.base import (
-    PermanentProviderError,
-    PollResult,
-    ProviderAdapter,
+from worker.adapters.contract import ProviderAdapter, Transport
+from worker.domain.decisions import (
+    Decision,
+    Deferred,
+    Observation,
+    Outcome,
+    PollPolicy,
+    StoredVerification,
+    decide,
+    is_too_old,
+    timed_out,
+)
+from worker.domain.errors import (
+    ErrorCode,
     ProviderError,
+    RateLimitedError,
     TransientProviderError,
 )
-from worker.config import Settings
-from worker.domain.backoff import next_poll_time
-from worker.domain.events import StatusChange, build_status_event
-from worker.domain.ids import InvalidExternalIdError, validate_external_id
-from worker.services.tracking import insert_verification_if_absent
+from worker.domain.results import PollResult
+from worker.services.governor import CircuitState, ProviderGovernor
+from worker.services.ports import VerificationStore
 
 log = structlog.get_logger(__name__)
 
-PollAction = Literal["missing", "already_terminal", "transition", "unchanged", "error", "conflict"]
-MAX_ERROR_TEXT = 500
+T = TypeVar("T")
+Runner = Callable[[Coroutine[Any, Any, Any]], Any]
 
 
-@dataclass(frozen=True)
-class PollOutcome:
-    verification_id: int
-    action: PollAction
-    status: str | None = None
-    next_poll_at: datetime | None = None
-    event_id: str | None = None
-    error_code: str | None = None
+@dataclass
+class BatchReport:
+    """What one batch did (counts by outcome; `conflicts`: decisions a newer write beat)."""
+
+    polled: int = 0
+    outcomes: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    conflicts: int = 0
+    skipped: int = 0
+    event_ids: list[str] = field(default_factory=list)
+
+    @property
+    def transitions(self) -> int:
+        return self.outcomes.get(Outcome.TRANSITION, 0)
 
 
-@dataclass(frozen=True)
-class _Snapshot:
-    """The row as read before calling the provider."""
-
-    id: int
-    provider: str
-    external_id: str
-    verification_type: str | None
-    status: VerificationStatus
-    provider_status: str | None
-    version: int
-    created_at: datetime
-    poll_attempts: int
-    error_count: int
-    permanent_error_count: int
-
-
-@dataclass(frozen=True)
-class _NewStatus:
-    status: VerificationStatus
-    provider_status: str | None
-    reason: str
-    error_code: str | None = None
-    related_external_id: str | None = None
-
-
-class Poller:
-    """Polls verifications by id; plain code, no Celery, so it is testable directly."""
+class PollEngine:
+    """Polls batches of verifications (plain code: Celery's task only calls `poll_batch`)."""
 
     def __init__(
         self,
-        db: Database,
-        adapters: Mapping[str, ProviderAdapter],
-        settings: Settings,
+        store: VerificationStore,
+        adapters: Mapping[str, ProviderAdapter[Any]],
+        transport: Transport,
+        policy: PollPolicy,
         *,
-        clock: Callable[[], datetime] = utcnow,
+        runner: Runner,
+        governor: ProviderGovernor | None = None,
+        clock: Callable[[], datetime],
         rng: random.Random | None = None,
+        max_in_flight: int = 256,
     ) -> None:
-        self.db = db
+        self.store = store
         self.adapters = adapters
-        self.settings = settings
+        self.transport = transport
+        self.policy = policy
+        self.runner = runner
+        self.governor = governor
         self.clock = clock
         self.rng = rng or random.SystemRandom()
+        self.max_in_flight = max_in_flight
 
-    def poll(self, verification_id: int) -> PollOutcome:
-        snapshot = self._read(verification_id)
-        if snapshot is None:
-            log.warning("poll_skipped_missing", verification_id=verification_id)
-            return PollOutcome(verification_id, "missing")
-        bound = log.bind(verification_id=snapshot.id, provider=snapshot.provider)
-        if snapshot.status.is_terminal:
-            bound.info("poll_skipped_terminal", status=snapshot.status.value)
-            return PollOutcome(snapshot.id, "already_terminal", status=snapshot.status.value)
-
+    def poll_batch(self, ids: Sequence[int]) -> BatchReport:
+        report = BatchReport()
+        rows = self.store.load(list(dict.fromkeys(ids)))
+        report.skipped = len(ids) - len(rows)
         now = self.clock()
-        age = (now - snapshot.created_at).total_seconds()
-        if age >= self.settings.max_age_seconds:
-            bound.warning("verification_timed_out", age_seconds=round(age))
-            new = _NewStatus(VerificationStatus.TIMED_OUT, snapshot.provider_status, "timed_out")
-            return self._record_transition(snapshot, new, now, {})
-
-        try:
-            adapter = self.adapters.get(snapshot.provider)
+        decisions: list[Decision] = []
+        to_call: list[tuple[StoredVerification, ProviderAdapter[Any]]] = []
+        by_provider: dict[str, list[StoredVerification]] = defaultdict(list)
+        for row in rows:
+            if row.status.is_terminal:
+                report.skipped += 1
+            elif is_too_old(row, now, self.policy):
+                decisions.append(timed_out(row, now, self.policy))
+            else:
+                by_provider[row.provider].append(row)
+        for provider, provider_rows in by_provider.items():
+            adapter = self.adapters.get(provider)
             if adapter is None:
-                raise TransientProviderError(
-                    "provider_not_configured",
-                    f"provider {snapshot.provider!r} has no base URL or credentials "
-                    "configured on this worker",
+                error = TransientProviderError(
+                    ErrorCode.PROVIDER_NOT_CONFIGURED,
+                    f"provider {provider!r} has no base URL or credentials configured "
+                    "on this worker",
                 )
-            result = adapter.fetch_status(snapshot.external_id, snapshot.verification_type)
-        except ProviderError as error:
-            return self._record_error(snapshot, error, self.clock())
+                decisions.extend(self._decide(row, error, now) for row in provider_rows)
+                continue
+            granted, deferred = self._admit(provider, provider_rows, now)
+            decisions.extend(deferred)
+            to_call.extend((row, adapter) for row in granted)
 
+        observations = self.runner(self._fetch_all(to_call)) if to_call else []
         now = self.clock()
-        stored = {"response": result.payload, "summary": result.summary}
-        if result.status == snapshot.status:
-            return self._record_unchanged(snapshot, result, now, stored)
-        new = _NewStatus(
-            result.status,
-            result.provider_status,
-            "provider",
-            error_code=result.error_code,
-            related_external_id=self._usable_related_id(snapshot, result.related_external_id),
-        )
-        return self._record_transition(snapshot, new, now, {"result": stored})
+        answered: dict[str, list[Observation]] = defaultdict(list)
+        for (row, _adapter), observation in zip(to_call, observations, strict=True):
+            answered[row.provider].append(observation)
+            decisions.append(self._decide(row, observation, now))
+        for provider, provider_observations in answered.items():
+            self._report_to_governor(provider, provider_observations)
 
-    def _usable_related_id(self, snapshot: _Snapshot, related_id: str | None) -> str | None:
-        """A provider-supplied id is input like any other: only a plain token is followed."""
-        if related_id is None:
-            return None
+        applied = self.store.apply(decisions)
+        report.polled = len(to_call)
+        report.conflicts = len(decisions) - len(applied)
+        for decision in applied:
+            report.outcomes[decision.outcome] += 1
+            if decision.event is not None:
+                report.event_ids.append(decision.event["event_id"])
+            _log_decision(decision)
+        if report.conflicts:
+            log.info("polls_superseded", count=report.conflicts)
+        return report
+
+    # -- the parts -----------------------------------------------------------------------
+
+    def _admit(
+        self, provider: str, rows: list[StoredVerification], now: datetime
+    ) -> tuple[list[StoredVerification], list[Decision]]:
+        """Split rows into those that may be polled now and deferral decisions for the rest."""
+        if self.governor is None:
+            return rows, []
+        admission = self.governor.admit(provider, len(rows))
+        if admission.changed_to is not None:
+            _log_circuit(provider, admission.changed_to)
+        if admission.granted >= len(rows):
+            return rows, []
+        until = now + timedelta(seconds=max(admission.wait_seconds, 0.5))
+        if admission.limited_by == "rate_limited":
+            reason = Deferred(until, ErrorCode.RATE_LIMITED, "not polled: fleet-wide rate limit")
+        elif admission.limited_by == "paused":
+            reason = Deferred(until, ErrorCode.RATE_LIMITED, "not polled: provider asked to wait")
+        else:
+            reason = Deferred(until)
+        rest = rows[admission.granted :]
+        log.info(
+            "polls_deferred",
+            provider=provider,
+            count=len(rest),
+            limited_by=admission.limited_by,
+            wait_seconds=round(admission.wait_seconds, 2),
+        )
+        return rows[: admission.granted], [self._decide(row, reason, now) for row in rest]
+
+    async def _fetch_all(
+        self, calls: list[tuple[StoredVerification, ProviderAdapter[Any]]]
+    ) -> list[Observation]:
+        limit = asyncio.Semaphore(self.max_in_flight)
+
+        async def one(row: StoredVerification, adapter: ProviderAdapter[Any]) -> Observation:
+            async with limit:
+                return await self._fetch_one(row, adapter)
+
+        return list(await asyncio.gather(*(one(row, adapter) for row, adapter in calls)))
+
+    async def _fetch_one(
+        self, row: StoredVerification, adapter: ProviderAdapter[Any]
+    ) -> PollResult | ProviderError:
         try:
-            return validate_external_id(related_id)
-        except InvalidExternalIdError as exc:
-            log.warning(
-                "related_id_ignored",
-                verification_id=snapshot.id,
-                provider=snapshot.provider,
-                reason=str(exc)[:200],
+            return await adapter.fetch_status(
+                self.transport, row.external_id, row.verification_type
             )
-            return None
-
-    # -- reading -----------------------------------------------------------------
-
-    def _read(self, verification_id: int) -> _Snapshot | None:
-        with self.db.session() as session, session.begin():
-            row = session.get(Verification, verification_id)
-            if row is None:
-                return None
-            return _Snapshot(
-                id=row.id,
+        except ProviderError as error:
+            return error
+        except Exception as exc:
+            # The text may quote provider data: only its type is recorded and logged.
+            log.error(
+                "poll_crashed",
+                verification_id=row.id,
                 provider=row.provider,
-                external_id=row.external_id,
-                verification_type=row.verification_type,
-                status=VerificationStatus(row.status),
-                provider_status=row.provider_status,
-                version=row.version,
-                created_at=row.created_at,
-                poll_attempts=row.poll_attempts,
-                error_count=row.error_count,
-                permanent_error_count=row.permanent_error_count,
+                error_type=type(exc).__name__,
+            )
+            return TransientProviderError(
+                ErrorCode.INTERNAL_ERROR, f"unexpected {type(exc).__name__} while polling"
             )
 
-    # -- writing -----------------------------------------------------------------
-
-    def _write(
-        self,
-        snapshot: _Snapshot,
-        values: dict[str, Any],
-        add_rows: Callable[[Session], None] | None = None,
-    ) -> bool:
-        """Update the row only if it is still at the version we read; then add `add_rows`.
-
-        All in one transaction: False means another worker wrote first and nothing changed.
-        """
-        with self.db.session() as session, session.begin():
-            result = session.execute(
-                update(Verification)
-                .where(Verification.id == snapshot.id, Verification.version == snapshot.version)
-                .values(version=snapshot.version + 1, **values)
+    def _decide(self, row: StoredVerification, observation: Observation, now: datetime) -> Decision:
+        try:
+            return decide(row, observation, now, self.policy, self.rng)
+        except Exception as exc:
+            log.error(
+                "decision_crashed",
+                verification_id=row.id,
+                provider=row.provider,
+                error_type=type(exc).__name__,
             )
-            if result.rowcount != 1:  # type: ignore[attr-defined]
-                return False
-            if add_rows is not None:
-                add_rows(session)
-        return True
+            error = TransientProviderError(
+                ErrorCode.INTERNAL_ERROR, f"unexpected {type(exc).__name__} while deciding"
+            )
+            return decide(row, error, now, self.policy, self.rng)
 
-    def _record_unchanged(
-        self, snapshot: _Snapshot, result: PollResult, now: datetime, stored: dict[str, Any]
-    ) -> PollOutcome:
-        attempt = snapshot.poll_attempts + 1
-        next_at = next_poll_time(now, attempt, self.settings.poll_backoff, self.rng)
-        values = {
-            "provider_status": result.provider_status,
-            "result": stored,
-            "poll_attempts": attempt,
-            "error_count": 0,
-            "permanent_error_count": 0,
-            "total_polls": Verification.total_polls + 1,
-            "last_error": None,
-            "last_error_code": None,
-            "last_polled_at": now,
-            "updated_at": now,
-            "next_poll_at": next_at,
-        }
-        if not self._write(snapshot, values):
-            return self._conflict(snapshot)
-        log.debug(
-            "poll_unchanged",
-            verification_id=snapshot.id,
-            provider=snapshot.provider,
-            status=snapshot.status.value,
-            next_poll_in=round((next_at - now).total_seconds(), 1),
+    def _report_to_governor(self, provider: str, observations: list[Observation]) -> None:
+        if self.governor is None:
+            return
+        faults = sum(1 for o in observations if isinstance(o, ProviderError) and o.provider_wide)
+        pauses = [
+            o.retry_after
+            for o in observations
+            if isinstance(o, RateLimitedError) and o.retry_after is not None
+        ]
+        changed = self.governor.record(
+            provider,
+            successes=sum(1 for o in observations if isinstance(o, PollResult)),
+            faults=faults,
+            pause_seconds=max(pauses) if pauses else None,
         )
-        return PollOutcome(snapshot.id, "unchanged", snapshot.status.value, next_at)
+        if changed is not None:
+            _log_circuit(provider, changed)
 
-    def _record_error(
-        self, snapshot: _Snapshot, error: ProviderError, now: datetime
-    ) -> PollOutcome:
-        bound = log.bind(verification_id=snapshot.id, provider=snapshot.provider)
-        permanent_count = snapshot.permanent_error_count + (1 if error.permanent else 0)
-        if isinstance(error, PermanentProviderError) and (
-            permanent_count >= self.settings.max_permanent_errors
-        ):
-            bound.error(
-                "verification_failed",
-                error_code=error.code,
-                error=error.message,
-                consecutive_permanent_errors=permanent_count,
-            )
-            new = _NewStatus(
-                VerificationStatus.FAILED,
-                error.provider_status or snapshot.provider_status,
-                "provider_error",
-                error_code=error.code,
-            )
-            extra = {"last_error": error.message[:MAX_ERROR_TEXT], "last_error_code": error.code}
-            return self._record_transition(snapshot, new, now, extra)
 
-        error_count = snapshot.error_count + 1
-        next_at = next_poll_time(
-            now,
-            error_count - 1,
-            self.settings.error_backoff,
-            self.rng,
-            at_least=error.retry_after,
-        )
-        values: dict[str, Any] = {
-            "error_count": error_count,
-            "permanent_error_count": permanent_count,
-            "total_polls": Verification.total_polls + 1,
-            "last_error": error.message[:MAX_ERROR_TEXT],
-            "last_error_code": error.code,
-            "last_polled_at": now,
-            "updated_at": now,
-            "next_poll_at": next_at,
-        }
-        if error.provider_status is not None:
-            values["provider_status"] = error.provider_status[:128]
-        if not self._write(snapshot, values):
-            return self._conflict(snapshot)
-        (bound.error if error.permanent else bound.warning)(
-            "poll_failed",
-            error_code=error.code,
-            error=error.message,
-            permanent=error.permanent,
-            http_status=error.http_status,
-            consecutive_errors=error_count,
-            next_poll_in=round((next_at - now).total_seconds(), 1),
-        )
-        return PollOutcome(
-            snapshot.id, "error", snapshot.status.value, next_at, error_code=error.code
-        )
+def _log_circuit(provider: str, state: CircuitState) -> None:
+    event = {
+        CircuitState.OPEN: "circuit_opened",
+        CircuitState.HALF_OPEN: "circuit_half_open",
+        CircuitState.CLOSED: "circuit_closed",
+    }[state]
+    (log.warning if state is CircuitState.OPEN else log.info)(event, provider=provider)
 
-    def _record_transition(
-        self, snapshot: _Snapshot, new: _NewStatus, now: datetime, extra: dict[str, Any]
-    ) -> PollOutcome:
-        terminal = new.status.is_terminal
-        next_at = None if terminal else next_poll_time(now, 0, self.settings.poll_backoff, self.rng)
-        values: dict[str, Any] = {
-            "status": new.status.value,
-            "provider_status": new.provider_status,
-            "poll_attempts": 0,
-            "error_count": 0,
-            "permanent_error_count": 0,
-            "last_error": None,
-            "last_error_code": None,
-            "updated_at": now,
-            "next_poll_at": next_at,
-            "finished_at": now if terminal else None,
-        }
-        if new.reason != "timed_out":
-            values["total_polls"] = Verification.total_polls + 1
-            values["last_polled_at"] = now
-        values.update(extra)
-        new_version = snapshot.version + 1
-        event = build_status_event(
-            StatusChange(
-                verification_id=snapshot.id,
-                verification_version=new_version,
-                provider=snapshot.provider,
-                external_id=snapshot.external_id,
-                verification_type=snapshot.verification_type,
-                from_status=snapshot.status.value,
-                to_status=new.status.value,
-                terminal=terminal,
-                provider_status=new.provider_status,
-                reason=new.reason,
-                error_code=new.error_code,
-                related_external_id=new.related_external_id,
-                occurred_at=now,
-            )
-        )
 
-        def add_history(session: Session) -> None:
-            session.add(
-                Transition(
-                    verification_id=snapshot.id,
-                    version=new_version,
-                    from_status=snapshot.status.value,
-                    to_status=new.status.value,
-                    provider_status=new.provider_status,
-                    reason=new.reason,
-                    error_code=new.error_code,
-                    occurred_at=now,
-                )
-            )
-            session.add(
-                OutboxEvent(
-                    event_id=event["event_id"],
-                    event_type=event["event_type"],
-                    verification_id=snapshot.id,
-                    payload=event,
-                    created_at=now,
-                )
-            )
-            if new.related_external_id:
-                # Bank131 already_exists: follow the earlier check it points at.
-                insert_verification_if_absent(
-                    session,
-                    provider=snapshot.provider,
-                    external_id=new.related_external_id,
-                    verification_type=snapshot.verification_type,
-                    now=now,
-                )
-
-        if not self._write(snapshot, values, add_history):
-            return self._conflict(snapshot)
+def _log_decision(decision: Decision) -> None:
+    row = decision.stored
+    update = decision.update
+    if decision.outcome is Outcome.TRANSITION:
+        assert decision.transition is not None and decision.event is not None
         log.info(
             "status_changed",
-            verification_id=snapshot.id,
-            provider=snapshot.provider,
-            from_status=snapshot.status.value,
-            to_status=new.status.value,
-            provider_status=new.provider_status,
-            reason=new.reason,
-            event_id=event["event_id"],
+            verification_id=row.id,
+            provider=row.provider,
+            from_status=decision.transition.from_status.value,
+            to_status=decision.transition.to_status.value,
+            provider_status=decision.transition.provider_status,
+            reason=decision.transition.reason.value,
+            event_id=decision.event["event_id"],
         )
-        return PollOutcome(
-            snapshot.id,
-            "transition",
-            new.status.value,
-            next_at,
-            event_id=event["event_id"],
-            error_code=new.error_code,
+    elif decision.outcome is Outcome.ERROR and decision.error is not None:
+        error = decision.error
+        (log.error if error.permanent else log.warning)(
+            "poll_failed",
+            verification_id=row.id,
+            provider=row.provider,
+            error_code=error.code.value,
+            error=error.message,
+            permanent=error.permanent,
+            provider_wide=error.provider_wide,
+            http_status=error.http_status,
+            consecutive_errors=update.error_count,
         )
-
-    def _conflict(self, snapshot: _Snapshot) -> PollOutcome:
-        log.info(
-            "poll_superseded",
-            verification_id=snapshot.id,
-            provider=snapshot.provider,
-            read_version=snapshot.version,
-        )
-        return PollOutcome(snapshot.id, "conflict")
+    elif decision.outcome is Outcome.UNCHANGED:
+        log.debug("poll_unchanged", verification_id=row.id, provider=row.provider)

@@ -1,39 +1,89 @@
-"""Which verifications are due for a poll, claimed so no two schedulers take the same one.
+"""The sweep: which verifications are due, claimed per provider and cut into poll batches.
 
-Claiming moves a row's `next_poll_at` forward by a lease. If the poll task it
-enqueued never runs (worker died, broker lost it), the lease runs out and the
-row is due again: nothing is lost. On PostgreSQL the due rows are selected
-FOR UPDATE SKIP LOCKED, so concurrent schedulers claim disjoint sets.
+Claiming moves a row's `next_poll_at` forward by a lease. If the batch it was
+handed to never runs (worker died, broker lost it), the lease runs out and the
+row is due again: nothing is lost. Concurrent sweeps claim disjoint rows
+(SKIP LOCKED on PostgreSQL, BEGIN IMMEDIATE on SQLite).
+
+Each provider is claimed on its own, as much as its governor allows until the
+next sweep: nothing while its circuit is open (its rows stay due, so they are
+polled as soon as it closes), a few probes when it is half-open, its rate plus
+its burst otherwise. The cost of a sweep follows the due rows, not the table
+size: each claim reads the (provider, next_poll_at) index.
 """
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
 
-from sqlalchemy import select, update
+from worker.services.governor import ProviderGovernor
+from worker.services.ports import VerificationStore
 
-from models import Verification
-from models.db import Database
+# Rows claimed per round trip; batches are cut from them in memory.
+CLAIM_CHUNK = 2_000
 
 
-def claim_due_verifications(
-    db: Database, *, now: datetime, limit: int, lease_seconds: float
-) -> list[int]:
-    """Return ids of up to `limit` due verifications, oldest due first, leased until now+lease."""
-    with db.session() as session, session.begin():
-        query = (
-            select(Verification.id)
-            .where(Verification.next_poll_at.is_not(None), Verification.next_poll_at <= now)
-            .order_by(Verification.next_poll_at)
-            .limit(limit)
-        )
-        if session.get_bind().dialect.name == "postgresql":
-            query = query.with_for_update(skip_locked=True)
-        ids = list(session.scalars(query))
-        if ids:
-            session.execute(
-                update(Verification)
-                .where(Verification.id.in_(ids))
-                .values(next_poll_at=now + timedelta(seconds=lease_seconds))
+@dataclass(frozen=True)
+class Sweep:
+    """One provider's claimed ids, cut into poll batches."""
+
+    provider: str
+    batches: list[list[int]]
+
+    @property
+    def claimed(self) -> int:
+        return sum(len(batch) for batch in self.batches)
+
+
+class Sweeper:
+    def __init__(
+        self,
+        store: VerificationStore,
+        providers: Sequence[str],
+        *,
+        governor: ProviderGovernor | None,
+        batch_size: int,
+        max_claims: int,
+        lease_seconds: float,
+        interval_seconds: float,
+    ) -> None:
+        self.store = store
+        self.providers = tuple(providers)
+        self.governor = governor
+        self.batch_size = max(batch_size, 1)
+        self.max_claims = max_claims
+        self.lease_seconds = lease_seconds
+        self.interval_seconds = interval_seconds
+
+    def sweep(self, now: datetime) -> list[Sweep]:
+        remaining = self.max_claims
+        sweeps = []
+        for provider in self.providers:
+            if remaining <= 0:
+                break
+            budget = remaining
+            if self.governor is not None:
+                budget = self.governor.claim_budget(provider, self.interval_seconds, remaining)
+            ids = self._claim(provider, now, budget)
+            remaining -= len(ids)
+            if ids:
+                batches = [
+                    ids[start : start + self.batch_size]
+                    for start in range(0, len(ids), self.batch_size)
+                ]
+                sweeps.append(Sweep(provider, batches))
+        return sweeps
+
+    def _claim(self, provider: str, now: datetime, budget: int) -> list[int]:
+        ids: list[int] = []
+        while len(ids) < budget:
+            want = min(CLAIM_CHUNK, budget - len(ids))
+            chunk = self.store.claim_due(
+                provider, now=now, limit=want, lease_seconds=self.lease_seconds
             )
+            ids.extend(chunk)
+            if len(chunk) < want:
+                break
         return ids

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from devkit.fake_providers import bank131 as fake
-from worker.adapters.base import PermanentProviderError
+from worker.domain.errors import PermanentProviderError, ProviderUnavailableError
 from worker.domain.statuses import VerificationStatus
 
 
@@ -55,14 +55,16 @@ def test_already_exists_cancels_and_points_at_the_earlier_check(
         ("invalid_sign", 401),
     ],
 )
-def test_failure_codes_are_permanent_errors_named_after_the_code(
+def test_failure_codes_are_errors_named_after_the_code(
     fake_providers, new_session_id, make_adapter, code, http_status
 ):
+    """request_not_found is this check's; a wrong project or signature is provider-wide."""
     session_id = new_session_id("bank131")
     fake_providers.add_session(
         "bank131", session_id, [{"status": f"error:{code}", "http_status": http_status}]
     )
-    with pytest.raises(PermanentProviderError) as info:
+    expected = PermanentProviderError if code == "request_not_found" else ProviderUnavailableError
+    with pytest.raises(expected) as info:
         make_adapter("bank131").fetch_status(session_id, None)
     error = info.value
     assert (error.code, error.http_status) == (code, http_status)

@@ -14,7 +14,12 @@ from devkit.fake_providers import gu1 as fake_gu1
 from devkit.fake_providers import notus as fake_notus
 from devkit.fake_providers import predicate as fake_predicate
 from devkit.fake_providers.credentials import FakeCredentials
-from worker.adapters.base import PermanentProviderError, ProviderError, TransientProviderError
+from worker.domain.errors import (
+    PermanentProviderError,
+    ProviderError,
+    ProviderUnavailableError,
+    TransientProviderError,
+)
 
 from .conftest import TIMEOUT_DELAY
 
@@ -54,7 +59,7 @@ def test_5xx_is_transient_server_error(
 ):
     script = [{"fault": "server_error", "http_status": http_status}]
     error = poll_error(fake_providers, new_session_id, make_adapter, provider, script)
-    assert isinstance(error, TransientProviderError) and not error.permanent
+    assert isinstance(error, ProviderUnavailableError) and not error.permanent
     assert (error.code, error.http_status) == ("server_error", http_status)
     assert f"HTTP {http_status}" in error.message and provider in error.message
 
@@ -159,14 +164,20 @@ def test_unknown_session_is_permanent_not_found(
 
 @pytest.mark.parametrize("provider", PROVIDERS)
 @pytest.mark.parametrize(
-    ("http_status", "code"), [(400, "http_error"), (401, "auth_failed"), (403, "auth_failed")]
+    ("http_status", "code", "kind"),
+    [
+        (400, "http_error", PermanentProviderError),
+        (401, "auth_failed", ProviderUnavailableError),
+        (403, "auth_failed", ProviderUnavailableError),
+    ],
 )
-def test_other_4xx_without_a_provider_body_are_permanent(
-    fake_providers, new_session_id, make_adapter, provider, http_status, code
+def test_other_4xx_without_a_provider_body(
+    fake_providers, new_session_id, make_adapter, provider, http_status, code, kind
 ):
+    """A 400 is this check's; refused credentials are the provider's (never the row's)."""
     script = [{"fault": "http_error", "http_status": http_status}]
     error = poll_error(fake_providers, new_session_id, make_adapter, provider, script)
-    assert isinstance(error, PermanentProviderError)
+    assert isinstance(error, kind)
     assert (error.code, error.http_status) == (code, http_status)
 
 
@@ -190,12 +201,12 @@ def test_unknown_status_word_is_transient_and_reports_the_word(
         ("bank131", {"signing_secret": "wrong-secret"}, "invalid_sign"),
     ],
 )
-def test_wrong_credentials_are_refused_permanently_and_reach_no_session(
+def test_wrong_credentials_are_provider_wide_faults_and_reach_no_session(
     fake_providers, new_session_id, make_adapter, provider, overrides, code
 ):
     session_id = new_session_id(provider)
     fake_providers.add_session(provider, session_id, [KNOWN[provider]])
-    with pytest.raises(PermanentProviderError) as info:
+    with pytest.raises(ProviderUnavailableError) as info:
         make_adapter(provider, **overrides).fetch_status(session_id, None)
     assert info.value.code == code
     assert info.value.http_status in {401, 403}

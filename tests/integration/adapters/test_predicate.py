@@ -7,7 +7,7 @@ import json
 import pytest
 
 from devkit.fake_providers import predicate as fake
-from worker.adapters.base import PermanentProviderError
+from worker.domain.errors import PermanentProviderError
 from worker.domain.statuses import VerificationStatus
 
 

@@ -16,7 +16,8 @@ def test_migrations_build_exactly_the_models_schema(database_url):
             diff = compare_metadata(MigrationContext.configure(connection), Base.metadata)
         assert diff == []
         indexes = {i["name"] for i in inspect(engine).get_indexes("verifications")}
-        assert "ix_verifications_next_poll_at" in indexes
+        assert "ix_verifications_provider_next_poll_at" in indexes
+        assert "ix_verifications_next_poll_at" not in indexes
     finally:
         engine.dispose()
 

@@ -1,22 +1,79 @@
+"""The engine's rules against the real SQL store on SQLite and PostgreSQL, one poll at a time.
+
+`Poller` below is a test-side view of the engine: it polls one verification
+through `PollEngine.poll_batch` and reads back what happened, so each rule reads
+as one call. Batches, the governor and the transport are tested elsewhere.
+"""
+
 import random
 import threading
+from dataclasses import dataclass
+from datetime import datetime
 
 import pytest
 from sqlalchemy import select
 
-from models import OutboxEvent, Transition, Verification
-from tests.integration.core.doubles import FakeClock, ScriptedAdapter, result
-from worker.adapters.base import PermanentProviderError, PollResult, TransientProviderError
-from worker.config import BackoffSettings, Settings
-from worker.services.polling import Poller
-from worker.services.tracking import insert_verification_if_absent
+from models import OutboxEvent, Transition, Verification, utcnow
+from tests.doubles import FakeClock, ScriptedAdapter, result, run_coroutine
+from worker.adapters.sql_store import SqlStore, insert_verification_if_absent
+from worker.domain.backoff import BackoffSettings
+from worker.domain.decisions import Outcome, PollPolicy
+from worker.domain.errors import PermanentProviderError, TransientProviderError
+from worker.domain.results import PollResult
+from worker.services.polling import PollEngine
 
-SETTINGS = Settings(
+SETTINGS = PollPolicy(
     poll_backoff=BackoffSettings(base=5.0, cap=300.0, floor=1.0),
     error_backoff=BackoffSettings(base=10.0, cap=600.0, floor=2.0),
     max_age_seconds=3600.0,
     max_permanent_errors=3,
 )
+
+
+@dataclass(frozen=True)
+class PollOutcome:
+    action: str
+    status: str | None = None
+    next_poll_at: datetime | None = None
+    event_id: str | None = None
+    error_code: str | None = None
+
+
+class Poller:
+    """One verification at a time through the engine (see the module docstring)."""
+
+    def __init__(self, db, adapters, policy, *, clock=utcnow, rng=None) -> None:
+        self.db = db
+        self.engine = PollEngine(
+            SqlStore(db),
+            adapters,
+            transport=None,
+            policy=policy,
+            runner=run_coroutine,
+            clock=clock,
+            rng=rng or random.Random(),
+        )
+
+    def poll(self, verification_id: int) -> PollOutcome:
+        report = self.engine.poll_batch([verification_id])
+        with self.db.session() as session:
+            row = session.get(Verification, verification_id)
+        if report.conflicts:
+            return PollOutcome("conflict")
+        if report.skipped:
+            return PollOutcome("missing" if row is None else "already_terminal", row and row.status)
+        (action,) = report.outcomes
+        event_id = report.event_ids[0] if report.event_ids else None
+        error_code = row.last_error_code
+        if action == Outcome.TRANSITION:
+            with self.db.session() as session:
+                error_code = session.scalar(
+                    select(Transition.error_code)
+                    .where(Transition.verification_id == verification_id)
+                    .order_by(Transition.id.desc())
+                    .limit(1)
+                )
+        return PollOutcome(str(action), row.status, row.next_poll_at, event_id, error_code)
 
 
 def add_verification(db, clock, provider="notus", external_id="sess-1", vtype=None) -> int:
@@ -300,9 +357,9 @@ class BarrierAdapter(ScriptedAdapter):
         super().__init__(name, steps)
         self.barrier = threading.Barrier(parties, timeout=10)
 
-    def fetch_status(self, external_id, verification_type) -> PollResult:
-        answer = super().fetch_status(external_id, verification_type)
-        self.barrier.wait()
+    async def fetch_status(self, transport, external_id, verification_type) -> PollResult:
+        answer = await super().fetch_status(transport, external_id, verification_type)
+        self.barrier.wait()  # each poll runs its own event loop in its own thread
         return answer
 
 

@@ -7,9 +7,10 @@ import redis
 from sqlalchemy import select, update
 
 from models import OutboxEvent
-from tests.integration.core.doubles import FakeClock, ScriptedAdapter, result
-from worker.config import Settings
-from worker.services.polling import Poller
+from tests.doubles import FakeClock, ScriptedAdapter, result, run_coroutine
+from worker.adapters.sql_store import SqlStore
+from worker.domain.decisions import PollPolicy
+from worker.services.polling import PollEngine
 from worker.services.relay import OutboxRelay, unpublished_count
 from worker.services.tracking import insert_verification_if_absent
 from worker.subscriber import iter_events
@@ -21,7 +22,15 @@ def make_events(db, count_verifications=2):
     """Drive verifications through pending -> in_review -> approved: two events each."""
     clock = FakeClock()
     adapter = ScriptedAdapter("notus", [result("in_review"), result("approved")])
-    poller = Poller(db, {"notus": adapter}, Settings(), clock=clock, rng=random.Random(3))
+    engine = PollEngine(
+        SqlStore(db),
+        {"notus": adapter},
+        transport=None,
+        policy=PollPolicy(),
+        runner=run_coroutine,
+        clock=clock,
+        rng=random.Random(3),
+    )
     for n in range(count_verifications):
         with db.session() as session, session.begin():
             vid, _ = insert_verification_if_absent(
@@ -32,8 +41,8 @@ def make_events(db, count_verifications=2):
                 now=clock(),
             )
         adapter.calls = 0
-        assert poller.poll(vid).action == "transition"
-        assert poller.poll(vid).action == "transition"
+        assert engine.poll_batch([vid]).transitions == 1
+        assert engine.poll_batch([vid]).transitions == 1
     with db.session() as session:
         return [
             row.event_id for row in session.scalars(select(OutboxEvent).order_by(OutboxEvent.id))

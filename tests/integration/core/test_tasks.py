@@ -14,8 +14,7 @@ from tasks.verification_tasks import (
     schedule_due_polls,
     track_verification,
 )
-from worker.adapters import UnknownProviderError
-from worker.domain.ids import InvalidExternalIdError
+from worker.domain.errors import InvalidExternalIdError, UnknownProviderError
 from worker.migrate import upgrade
 from worker.runtime import get_runtime, reset_runtime
 
@@ -64,11 +63,11 @@ def test_beat_tasks_poll_due_verifications_and_publish_their_events(runtime_env,
     vid = track_verification.delay("notus", "sess-tasks-1").get()["verification_id"]
     assert schedule_due_polls.delay().get() == 1  # polled inline (eager), in_review now
     assert schedule_due_polls.delay().get() == 0  # not due again yet: leased and backed off
-    assert poll_verification.delay(vid).get()["status"] == "approved"
+    assert poll_verification.delay(vid).get()["outcomes"] == {"transition": 1}
     assert relay_outbox.delay().get() == 0  # the poll task already relayed both
 
     received = []
     while (message := pubsub.get_message(timeout=0.5)) is not None:
         received.append(json.loads(message["data"])["to_status"])
     assert received == ["in_review", "approved"]
-    assert poll_verification.delay(vid).get()["action"] == "already_terminal"
+    assert poll_verification.delay(vid).get()["outcomes"] == {}  # terminal: skipped

@@ -4,9 +4,8 @@ import pytest
 from sqlalchemy import func, select
 
 from models import Verification
-from worker.adapters import UnknownProviderError
-from worker.domain.ids import InvalidExternalIdError
-from worker.services.tracking import TrackingConflictError, track_verification
+from worker.domain.errors import InvalidExternalIdError, TrackingConflictError, UnknownProviderError
+from worker.services.tracking import track_verification
 
 PREDICATE_ID = "550e8400-e29b-41d4-a716-446655440000"
 
@@ -98,3 +97,12 @@ def test_bad_requests_are_rejected_and_nothing_is_stored(
     with pytest.raises(error, match=message):
         track_verification(db, provider, external_id, vtype)
     assert count_rows(db) == 0
+
+
+def test_the_upper_case_spelling_of_a_predicate_uuid_is_the_same_verification(db):
+    first = track_verification(db, "predicate", PREDICATE_ID)
+    again = track_verification(db, "predicate", PREDICATE_ID.upper())
+    assert again.verification_id == first.verification_id and again.created is False
+    assert count_rows(db) == 1
+    with db.session() as session:
+        assert session.get(Verification, first.verification_id).external_id == PREDICATE_ID
