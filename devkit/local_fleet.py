@@ -68,19 +68,34 @@ class ChildProcess:
             return ""
 
 
-# The poll workers' queues: poll batches, and apps' tracking requests (Celery's default queue).
-POLL_WORKER_QUEUES = f"{POLL_QUEUE},celery"
+# How the fleet runs its workers: docker-compose.yml runs the same arguments (tested).
+POLL_WORKER_CONCURRENCY = 4
+POLL_WORKER_ARGS = [
+    "worker",
+    "--loglevel=INFO",
+    # Poll batches, and apps' tracking requests (Celery's default queue).
+    f"--queues={POLL_QUEUE},celery",
+]
+CONTROL_WORKER_ARGS = [
+    "worker",
+    "--loglevel=INFO",
+    f"--queues={CONTROL_QUEUE}",
+    "--pool=solo",
+    "--hostname=control@%h",
+]
 
 
 def start_worker(
-    env: dict[str, str], log_dir: Path, *, concurrency: int = 4, name: str = "worker"
+    env: dict[str, str],
+    log_dir: Path,
+    *,
+    concurrency: int = POLL_WORKER_CONCURRENCY,
+    name: str = "worker",
 ) -> ChildProcess:
     """A poll worker as the README deploys it (prefork; each process polls whole batches)."""
     argv = [
         *CELERY,
-        "worker",
-        "--loglevel=INFO",
-        f"--queues={POLL_WORKER_QUEUES}",
+        *POLL_WORKER_ARGS,
         f"--concurrency={concurrency}",
         f"--hostname={name}@%h",
         "--without-gossip",
@@ -91,16 +106,7 @@ def start_worker(
 
 def start_control_worker(env: dict[str, str], log_dir: Path) -> ChildProcess:
     """The worker for beat's own tasks (sweep, relay): its own queue, never behind polls."""
-    argv = [
-        *CELERY,
-        "worker",
-        "--loglevel=INFO",
-        f"--queues={CONTROL_QUEUE}",
-        "--pool=solo",
-        "--hostname=control@%h",
-        "--without-gossip",
-        "--without-mingle",
-    ]
+    argv = [*CELERY, *CONTROL_WORKER_ARGS, "--without-gossip", "--without-mingle"]
     return ChildProcess("control", argv, env, log_dir / "control.log")
 
 

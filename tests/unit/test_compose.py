@@ -18,6 +18,11 @@ from urllib.parse import urlsplit
 import pytest
 import yaml
 
+from devkit.local_fleet import (
+    CONTROL_WORKER_ARGS,
+    POLL_WORKER_ARGS,
+    POLL_WORKER_CONCURRENCY,
+)
 from tests.support.services import unavailable
 from worker.adapters.registry import PROVIDER_NAMES, build_adapters
 from worker.config import Settings
@@ -26,8 +31,8 @@ ROOT = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = ROOT / "docker-compose.yml"
 SCHEMA_FILE = ROOT / "tests" / "data" / "compose-spec.json"
 
-SERVICES = {"postgres", "redis", "migrate", "fake-providers", "worker", "beat"}
-PRODUCT_SERVICES = {"migrate", "worker", "beat"}
+SERVICES = {"postgres", "redis", "migrate", "fake-providers", "worker", "control", "beat"}
+PRODUCT_SERVICES = {"migrate", "worker", "control", "beat"}
 APP_SERVICES = {*PRODUCT_SERVICES, "fake-providers"}
 PROVIDER_ENV = {
     "NOTUS_BASE_URL": "http://fake-providers:8080/notus",
@@ -103,7 +108,7 @@ def test_the_schema_check_is_not_vacuous(compose, validator, breakage):
     assert schema_errors(validator, broken)
 
 
-def test_the_six_services(compose):
+def test_the_seven_services(compose):
     assert set(compose["services"]) == SERVICES
 
 
@@ -139,13 +144,15 @@ def test_commands(compose):
         "--port",
         "8080",
     ]
+    # The same arguments the devkit's local fleet (demo, e2e tests, benchmark) runs.
     assert services["worker"]["command"] == [
         "celery",
         "-A",
         "tasks.app",
-        "worker",
-        "--loglevel=INFO",
+        *POLL_WORKER_ARGS,
+        f"--concurrency={POLL_WORKER_CONCURRENCY}",
     ]
+    assert services["control"]["command"] == ["celery", "-A", "tasks.app", *CONTROL_WORKER_ARGS]
     assert services["beat"]["command"] == [
         "celery",
         "-A",
@@ -156,7 +163,7 @@ def test_commands(compose):
     ]
 
 
-@pytest.mark.parametrize("name", ["worker", "beat"])
+@pytest.mark.parametrize("name", ["worker", "control", "beat"])
 def test_worker_and_beat_start_after_migration_and_healthy_backends(compose, name):
     depends = compose["services"][name]["depends_on"]
     assert depends["migrate"] == {"condition": "service_completed_successfully"}
