@@ -1,21 +1,34 @@
-"""Fake Bank131: GET or POST /api/v1.1/check/{id} with X-PARTNER-PROJECT and X-PARTNER-SIGN.
+"""Fake Bank131: GET or POST /api/v1.1/check/{id} with X-PARTNER-PROJECT (and X-PARTNER-SIGN).
 
 Status steps are "ok", "pending" or "error:<code>"; {"status": "error:already_exists",
 "earlier_id": "7"} names the earlier check, and any step may set "http_status"
 (error answers default to HTTP 200, as documented). An unknown project or a bad
-signature is refused with Bank131's own error JSON and HTTP 403.
+signature is refused with Bank131's own error JSON and HTTP 403
+(`partner_project_not_found`, then `invalid_sign`).
 
-The signature is checked independently of the adapter's code: hex
-HMAC-SHA256(secret, "METHOD\\npath\\nbody") over the path as received (the
-adapter's documented GUESS of the scheme).
+The signature is checked as `credentials.bank131_signing_mode` says, independently
+of the adapter's code (worker.adapters.bank131_signing):
+- `none` (default): not checked; an X-PARTNER-SIGN sent anyway is ignored;
+- `rsa`: X-PARTNER-SIGN is standard base64 of an RSASSA-PKCS1-v1_5 SHA-256
+  signature of the request body as received (empty for the status check),
+  verified with the configured public key;
+- `hmac` (kyc-poller's test scheme, not Bank131's): hex HMAC-SHA256(secret,
+  "METHOD\\npath\\nbody") over the path as received.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import hmac
 import re
 
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
+
+from devkit.fake_providers.credentials import FakeCredentials
 from devkit.fake_providers.provider import FakeProvider, Route, secret_matches
 from devkit.fake_providers.steps import Step
 from devkit.fake_providers.wire import Reply, Request, json_reply
@@ -49,18 +62,41 @@ class Bank131Fake(FakeProvider):
     initial_status = "pending"
     route_pattern = re.compile(r"/api/v1\.1/check/(?P<id>[^/]+)")
 
+    def __init__(self, credentials: FakeCredentials) -> None:
+        super().__init__(credentials)
+        self.signing_mode = credentials.bank131_signing_mode
+        self._public_key: rsa.RSAPublicKey | None = (
+            credentials.bank131_public_key() if self.signing_mode == "rsa" else None
+        )
+
     def check_auth(self, request: Request) -> Reply | None:
         if not secret_matches(
             request.header("x-partner-project"), self.credentials.bank131_project
         ):
             return json_reply(403, error_body("partner_project_not_found"))
-        message = f"{request.method}\n{request.path}\n{request.body.decode('utf-8', 'replace')}"
-        expected = hmac.new(
-            self.credentials.bank131_signing_secret.encode(), message.encode(), hashlib.sha256
-        ).hexdigest()
-        if not secret_matches(request.header("x-partner-sign"), expected):
+        if not self.signature_valid(request):
             return json_reply(403, error_body("invalid_sign"))
         return None
+
+    def signature_valid(self, request: Request) -> bool:
+        if self.signing_mode == "none":
+            return True
+        given = request.header("x-partner-sign")
+        if given is None:
+            return False
+        if self.signing_mode == "hmac":
+            message = b"%s\n%s\n%s" % (request.method.encode(), request.path.encode(), request.body)
+            expected = hmac.new(
+                self.credentials.bank131_signing_secret.encode(), message, hashlib.sha256
+            ).hexdigest()
+            return secret_matches(given, expected)
+        assert self._public_key is not None
+        try:
+            signature = base64.b64decode(given.strip(), validate=True)
+            self._public_key.verify(signature, request.body, padding.PKCS1v15(), hashes.SHA256())
+        except (binascii.Error, ValueError, InvalidSignature):
+            return False
+        return True
 
     def render(self, route: Route, status: str, step: Step) -> Reply:
         http_status = step.option("http_status", 200) if step.fault is None else 200

@@ -175,7 +175,7 @@ class FakeProviders:
             "NOTUS_API_KEY": creds.notus_api_key,
             "BANK131_BASE_URL": self.base_url("bank131"),
             "BANK131_PROJECT": creds.bank131_project,
-            "BANK131_SIGNING_SECRET": creds.bank131_signing_secret,
+            **creds.bank131_signing_env(),
             "GU1_BASE_URL": self.base_url("gu1"),
             "GU1_API_KEY": creds.gu1_api_key,
             "PREDICATE_BASE_URL": self.base_url("predicate"),
