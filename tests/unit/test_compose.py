@@ -39,7 +39,7 @@ PROVIDER_ENV = {
     "NOTUS_API_KEY": "notus-test-key",
     "BANK131_BASE_URL": "http://fake-providers:8080/bank131",
     "BANK131_PROJECT": "kyc-poller",
-    "BANK131_SIGNING_SECRET": "bank131-test-secret",
+    "BANK131_SIGNING_MODE": "none",
     "GU1_BASE_URL": "http://fake-providers:8080/gu1",
     "GU1_API_KEY": "gu1-test-key",
     "PREDICATE_BASE_URL": "http://fake-providers:8080/predicate",
@@ -187,7 +187,7 @@ def test_credentials_are_the_ones_the_fake_providers_accept(compose):
     env = environment(compose["services"]["worker"])
     assert env["NOTUS_API_KEY"] == fake.notus_api_key
     assert env["BANK131_PROJECT"] == fake.bank131_project
-    assert env["BANK131_SIGNING_SECRET"] == fake.bank131_signing_secret
+    assert env["BANK131_SIGNING_MODE"] == fake.bank131_signing_mode
     assert env["GU1_API_KEY"] == fake.gu1_api_key
     assert env["PREDICATE_API_KEY"] == fake.predicate_api_key
 

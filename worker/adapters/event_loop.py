@@ -26,6 +26,12 @@ class EventLoopThread:
         """Run `coroutine` on the loop and wait for it (from any other thread)."""
         return asyncio.run_coroutine_threadsafe(coroutine, self._loop).result(timeout)
 
+    def __enter__(self) -> EventLoopThread:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.stop()
+
     def stop(self) -> None:
         if self._loop.is_running():
             self._loop.call_soon_threadsafe(self._loop.stop)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import socket
 import time
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 
@@ -14,6 +15,12 @@ from devkit.fake_providers import gu1 as fake_gu1
 from devkit.fake_providers import notus as fake_notus
 from devkit.fake_providers import predicate as fake_predicate
 from devkit.fake_providers.credentials import FakeCredentials
+from devkit.fake_providers.server import FakeProviders
+from tests.integration.adapters.conftest import BlockingAdapter, Client
+from worker.adapters.event_loop import EventLoopThread
+from worker.adapters.registry import build_adapter
+from worker.adapters.transport import AiohttpTransport, TransportLimits
+from worker.config import Settings
 from worker.domain.errors import (
     PermanentProviderError,
     ProviderError,
@@ -34,7 +41,7 @@ PERSONAL = {
 }
 NOT_FOUND_CODE = {"notus": "not_found", "gu1": "not_found", "predicate": "not_found"}
 NOT_FOUND_CODE["bank131"] = "request_not_found"
-SECRETS = [value for value in vars(FakeCredentials()).values()]
+SECRETS = list(FakeCredentials().secret_values())
 
 
 def poll_error(fake, new_id, make_adapter, provider, script, http_client=None) -> ProviderError:
@@ -198,7 +205,6 @@ def test_unknown_status_word_is_transient_and_reports_the_word(
         ("gu1", {"api_key": "wrong-key"}, "auth_failed"),
         ("predicate", {"api_key": "wrong-key"}, "auth_failed"),
         ("bank131", {"project": "someone-elses-project"}, "partner_project_not_found"),
-        ("bank131", {"signing_secret": "wrong-secret"}, "invalid_sign"),
     ],
 )
 def test_wrong_credentials_are_provider_wide_faults_and_reach_no_session(
@@ -228,3 +234,26 @@ def test_nothing_listening_is_a_transient_connection_error(make_adapter, provide
             "550e8400-e29b-41d4-a716-446655440000" if provider == "predicate" else "42", None
         )
     assert info.value.code == "connection_error"
+
+
+def test_a_wrong_signature_is_a_provider_wide_fault(new_session_id):
+    """A fake that checks HMAC signatures refuses the wrong secret with invalid_sign."""
+    credentials = FakeCredentials(bank131_signing_mode="hmac", bank131_signing_secret="right")
+    with FakeProviders(credentials=credentials) as fake, EventLoopThread("sign-test") as loop:
+        session_id = new_session_id("bank131")
+        fake.add_session("bank131", session_id, ["ok"])
+        base = Settings.from_env(fake.provider_env()).providers["bank131"]
+        client = Client(loop, AiohttpTransport(TransportLimits()))
+        try:
+            wrong = BlockingAdapter(
+                build_adapter("bank131", replace(base, signing_secret="wrong-secret")), client
+            )
+            with pytest.raises(ProviderUnavailableError) as info:
+                wrong.fetch_status(session_id, None)
+            assert info.value.code == "invalid_sign"
+            assert "wrong-secret" not in str(info.value) and "right" not in str(info.value)
+            assert fake.request_count("bank131", session_id) == 0
+            right = BlockingAdapter(build_adapter("bank131", base), client)
+            assert right.fetch_status(session_id, None).provider_status == "ok"
+        finally:
+            loop.run(client.transport.close())
