@@ -44,6 +44,7 @@ DEMO_TUNING = {
     "KYC_RELAY_INTERVAL": "1",
     "KYC_CLAIM_LEASE_SECONDS": "30",
     "KYC_HTTP_READ_TIMEOUT": "1",
+    "KYC_HTTP_DEADLINE": "2",
     "KYC_LOG_FORMAT": "json",
 }
 
