@@ -9,11 +9,13 @@ ON CONFLICT, UPDATE … RETURNING) live here and nowhere else.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from datetime import datetime, timedelta
+from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import JSON, Connection, bindparam, func, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -77,15 +79,17 @@ class SqlStore:
         """Write every decision whose row is still at its version; return those applied."""
         if not decisions:
             return []
-        applied: list[Decision] = []
         with self.db.session() as session, session.begin():
-            for decision in decisions:
-                if _guarded_update(session, decision):
-                    applied.append(decision)
+            connection = session.connection()
+            if connection.dialect.name == "postgresql":
+                matched = _update_all_postgres(connection, decisions)
+            else:
+                matched = _update_row_by_row(connection, decisions)
+            applied = [d for d in decisions if d.stored.id in matched]
             transitions = [_transition_row(d) for d in applied if d.transition is not None]
             if transitions:
-                session.execute(insert(Transition), transitions)
-                session.execute(
+                connection.execute(insert(Transition), transitions)
+                connection.execute(
                     insert(OutboxEvent),
                     [_outbox_row(d) for d in applied if d.event is not None],
                 )
@@ -145,34 +149,104 @@ class SqlStore:
             return ids
 
 
-def _guarded_update(session: Session, decision: Decision) -> bool:
-    values: dict[str, Any] = {
-        "version": decision.stored.version + 1,
-        "status": decision.update.status,
-        "provider_status": decision.update.provider_status,
-        "poll_attempts": decision.update.poll_attempts,
-        "error_count": decision.update.error_count,
-        "permanent_error_count": decision.update.permanent_error_count,
-        "total_polls": decision.update.total_polls,
-        "last_error": decision.update.last_error,
-        "last_error_code": decision.update.last_error_code,
-        "next_poll_at": decision.update.next_poll_at,
-        "finished_at": decision.update.finished_at,
-        "updated_at": decision.update.updated_at,
-    }
-    if decision.update.last_polled_at is not None:
-        values["last_polled_at"] = decision.update.last_polled_at
-    if decision.update.result is not None:
-        values["result"] = decision.update.result
-    result = session.execute(
-        update(Verification)
-        .where(
-            Verification.id == decision.stored.id,
-            Verification.version == decision.stored.version,
+# Every column a decision writes; `last_polled_at` and `result` keep the stored value
+# when the decision has none (a deferral polled nothing; an error brought no answer).
+_COLUMNS = (
+    "status",
+    "provider_status",
+    "poll_attempts",
+    "error_count",
+    "permanent_error_count",
+    "total_polls",
+    "last_error",
+    "last_error_code",
+    "next_poll_at",
+    "finished_at",
+    "updated_at",
+)
+
+# One statement for the whole batch: the decisions as parallel arrays, joined on
+# (id, version), so a row written since it was read matches nothing.
+_UPDATE_ALL_POSTGRES = """
+UPDATE verifications AS v SET
+    version = d.version + 1,
+    status = d.status,
+    provider_status = d.provider_status,
+    poll_attempts = d.poll_attempts,
+    error_count = d.error_count,
+    permanent_error_count = d.permanent_error_count,
+    total_polls = d.total_polls,
+    last_error = d.last_error,
+    last_error_code = d.last_error_code,
+    next_poll_at = d.next_poll_at,
+    finished_at = d.finished_at,
+    updated_at = d.updated_at,
+    last_polled_at = COALESCE(d.last_polled_at, v.last_polled_at),
+    result = CASE WHEN d.result IS NULL THEN v.result ELSE d.result::jsonb END
+FROM unnest(
+    %(id)s::bigint[], %(version)s::int[], %(status)s::varchar[],
+    %(provider_status)s::varchar[], %(poll_attempts)s::int[], %(error_count)s::int[],
+    %(permanent_error_count)s::int[], %(total_polls)s::int[], %(last_error)s::text[],
+    %(last_error_code)s::varchar[], %(next_poll_at)s::timestamptz[],
+    %(finished_at)s::timestamptz[], %(updated_at)s::timestamptz[],
+    %(last_polled_at)s::timestamptz[], %(result)s::text[]
+) AS d(id, version, status, provider_status, poll_attempts, error_count,
+       permanent_error_count, total_polls, last_error, last_error_code, next_poll_at,
+       finished_at, updated_at, last_polled_at, result)
+WHERE v.id = d.id AND v.version = d.version
+RETURNING v.id
+"""
+
+
+def _update_all_postgres(connection: Connection, decisions: Sequence[Decision]) -> set[int]:
+    columns: dict[str, list[Any]] = {name: [] for name in ("id", "version", *_COLUMNS)}
+    columns["last_polled_at"] = []
+    columns["result"] = []
+    for decision in decisions:
+        update_ = decision.update
+        columns["id"].append(decision.stored.id)
+        columns["version"].append(decision.stored.version)
+        for name in _COLUMNS:
+            value = getattr(update_, name)
+            columns[name].append(str(value) if isinstance(value, StrEnum) else value)
+        columns["last_polled_at"].append(update_.last_polled_at)
+        columns["result"].append(
+            None if update_.result is None else json.dumps(update_.result, separators=(",", ":"))
         )
-        .values(values)
+    rows = connection.exec_driver_sql(_UPDATE_ALL_POSTGRES, columns)
+    return {row[0] for row in rows}
+
+
+_table = Verification.__table__
+_UPDATE_ONE = (
+    update(_table)
+    .where(_table.c.id == bindparam("b_id"), _table.c.version == bindparam("b_version"))
+    .values(
+        version=bindparam("b_new_version"),
+        last_polled_at=func.coalesce(bindparam("b_last_polled_at"), _table.c.last_polled_at),
+        # none_as_null: a decision without an answer binds SQL NULL (kept), not JSON null.
+        result=func.coalesce(bindparam("b_result", type_=JSON(none_as_null=True)), _table.c.result),
+        **{name: bindparam(f"b_{name}", type_=_table.c[name].type) for name in _COLUMNS},
     )
-    return bool(result.rowcount == 1)  # type: ignore[attr-defined]
+)
+
+
+def _update_row_by_row(connection: Connection, decisions: Sequence[Decision]) -> set[int]:
+    """One prepared statement per row (SQLite: in-process, no round trips to save)."""
+    matched = set()
+    for decision in decisions:
+        update_ = decision.update
+        params: dict[str, Any] = {f"b_{name}": getattr(update_, name) for name in _COLUMNS}
+        params.update(
+            b_id=decision.stored.id,
+            b_version=decision.stored.version,
+            b_new_version=decision.stored.version + 1,
+            b_last_polled_at=update_.last_polled_at,
+            b_result=update_.result,
+        )
+        if connection.execute(_UPDATE_ONE, params).rowcount == 1:
+            matched.add(decision.stored.id)
+    return matched
 
 
 def _transition_row(decision: Decision) -> dict[str, Any]:

@@ -383,3 +383,24 @@ def test_concurrent_polls_of_one_verification_give_exactly_one_transition(db, pa
     row, transitions, events = load(db, vid)
     assert row.status == "approved"
     assert len(transitions) == 1 and len(events) == 1
+
+
+def test_an_error_or_deferral_keeps_the_last_answer_and_poll_time(db):
+    clock = FakeClock()
+    vid = add_verification(db, clock)
+    adapter = ScriptedAdapter(
+        "notus",
+        [
+            result("pending", payload={"session": {"status": "PENDING"}}),
+            TransientProviderError("server_error", "HTTP 503 from notus", http_status=503),
+        ],
+    )
+    poller = make_poller(db, adapter, clock)
+    poller.poll(vid)
+    polled_at = clock.now
+    clock.advance(30)
+    assert poller.poll(vid).action == "error"
+    row, _, _ = load(db, vid)
+    assert row.result["response"] == {"session": {"status": "PENDING"}}
+    assert row.last_polled_at == clock.now  # the failed poll was a poll
+    assert polled_at < row.last_polled_at
