@@ -25,8 +25,11 @@ broker_transport_options = {"visibility_timeout": int(max(_settings.claim_lease_
 task_serializer = "json"
 accept_content = ["json"]
 result_serializer = "json"
+# Results are kept for the tracking task only (apps read whether their request was
+# stored or refused); every other task ignores its result.
 task_ignore_result = True
-result_backend = None
+result_backend = _settings.effective_result_backend
+result_expires = 24 * 3600
 
 task_routes = {
     "kyc.schedule_due_polls": {"queue": CONTROL_QUEUE},

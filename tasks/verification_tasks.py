@@ -1,6 +1,9 @@
 """Celery tasks: thin wrappers over the plain services in `worker`.
 
-- kyc.track_verification: the entry point apps call (default queue).
+- kyc.track_verification: the entry point apps call (default queue). A database
+  that is down is retried with backoff (TRACK_MAX_RETRIES, about half an hour),
+  never dropped; the outcome (the row, or why it was refused) is stored in the
+  result backend for the app to read.
 - kyc.schedule_due_polls: beat, every few seconds (control queue): claims due
   verifications per provider and enqueues them as poll batches.
 - kyc.poll_batch: polls a batch concurrently and writes it at once (poll queue);
@@ -14,25 +17,50 @@ from __future__ import annotations
 from typing import Any
 
 import structlog
-from celery import shared_task
+from celery import Task, shared_task
 
 from models import utcnow
 from worker.config import POLL_QUEUE
+from worker.domain.errors import StorageUnavailableError
 from worker.runtime import get_runtime
 from worker.services import tracking
 from worker.services.polling import BatchReport
+from worker.services.storage_errors import storage_errors
 
 log = structlog.get_logger(__name__)
 
 
-@shared_task(name="kyc.track_verification", acks_late=True)
+# Retried every 1, 2, 4 … 60 s: 40 retries keep a request for about half an hour.
+TRACK_MAX_RETRIES = 40
+TRACK_MAX_BACKOFF_SECONDS = 60
+
+
+@shared_task(
+    name="kyc.track_verification",
+    bind=True,
+    acks_late=True,
+    ignore_result=False,
+    max_retries=TRACK_MAX_RETRIES,
+)
 def track_verification(
-    provider: str, external_id: str, verification_type: str | None = None
+    self: Task, provider: str, external_id: str, verification_type: str | None = None
 ) -> dict[str, Any]:
     """Start tracking (provider, external_id); idempotent. Bad input fails with the reason."""
-    tracked = tracking.track_verification(
-        get_runtime().db, provider, external_id, verification_type
-    )
+    try:
+        with storage_errors():
+            tracked = tracking.track_verification(
+                get_runtime().db, provider, external_id, verification_type
+            )
+    except StorageUnavailableError as error:
+        countdown = min(2**self.request.retries, TRACK_MAX_BACKOFF_SECONDS)
+        log.warning(
+            "tracking_retried",
+            provider=provider,
+            error=str(error),
+            retries=self.request.retries,
+            next_try_in=countdown,
+        )
+        raise self.retry(exc=error, countdown=countdown) from None
     log.info(
         "verification_tracked",
         verification_id=tracked.verification_id,
@@ -66,7 +94,9 @@ def schedule_due_polls() -> int:
     runtime = get_runtime()
     lease = runtime.settings.claim_lease_seconds
     claimed = 0
-    for sweep in runtime.sweeper.sweep(utcnow()):
+    with storage_errors():
+        sweeps = runtime.sweeper.sweep(utcnow())
+    for sweep in sweeps:
         for batch in sweep.batches:
             # A batch still queued when its lease ran out is stale: the rows were claimed again.
             poll_batch.apply_async((batch,), queue=POLL_QUEUE, expires=lease)
@@ -82,13 +112,16 @@ def schedule_due_polls() -> int:
 
 @shared_task(name="kyc.relay_outbox", acks_late=True)
 def relay_outbox() -> int:
-    report = get_runtime().relay.relay_all()
+    with storage_errors():
+        report = get_runtime().relay.relay_all()
     return report.published
 
 
 def _poll(verification_ids: list[int]) -> BatchReport:
+    """A failed batch loses nothing: its rows' claim lease runs out and they are polled again."""
     runtime = get_runtime()
-    report = runtime.engine.poll_batch(verification_ids)
+    with storage_errors():
+        report = runtime.engine.poll_batch(verification_ids)
     if report.event_ids:
         _relay_now()
     return report

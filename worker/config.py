@@ -55,6 +55,7 @@ class Settings:
     database_url: str = "sqlite:///var/kyc_poller.db"
     redis_url: str = "redis://127.0.0.1:6379/0"
     broker_url: str = ""
+    result_backend: str = ""
     events_channel: str = "kyc.verification.events"
     # How long a published event id is remembered in Redis so a relay that
     # crashed between publishing and marking it published does not publish twice.
@@ -80,6 +81,10 @@ class Settings:
     def effective_broker_url(self) -> str:
         return self.broker_url or self.redis_url
 
+    @property
+    def effective_result_backend(self) -> str:
+        return self.result_backend or self.redis_url
+
     # Kept for readers of the flat names (backoff settings live in the policy).
     @property
     def poll_backoff(self) -> BackoffSettings:
@@ -102,6 +107,7 @@ class Settings:
             database_url=env.get("KYC_DATABASE_URL") or cls.database_url,
             redis_url=redis_url,
             broker_url=env.get("KYC_BROKER_URL", ""),
+            result_backend=env.get("KYC_RESULT_BACKEND", ""),
             events_channel=env.get("KYC_EVENTS_CHANNEL") or cls.events_channel,
             event_dedupe_ttl=_get_int(env, "KYC_EVENT_DEDUPE_TTL", cls.event_dedupe_ttl),
             policy=_policy_from_env(env),

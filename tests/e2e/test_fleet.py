@@ -16,6 +16,10 @@ from sqlalchemy import select
 
 from devkit.demo import DEMO_TUNING
 from devkit.demo_scenarios import demo_scenarios
+from devkit.fake_providers import bank131 as bank131_fake
+from devkit.fake_providers import gu1 as gu1_fake
+from devkit.fake_providers import notus as notus_fake
+from devkit.fake_providers import predicate as predicate_fake
 from devkit.local_fleet import database_summary, start_scheduler, start_worker, track
 from models import Transition
 from models.db import Database
@@ -115,6 +119,23 @@ def test_fleet_drives_every_provider_to_a_final_decision(fleet_env, fake_provide
     assert statuses == expected
     assert_one_event_per_transition(env, collector)
     assert {e["provider"] for e in collector.received()} == {"notus", "bank131", "gu1", "predicate"}
+    assert_no_personal_data_in_logs(tmp_path)
+
+
+def assert_no_personal_data_in_logs(log_dir):
+    """Every payload the fakes sent carries personal values; none may reach a log line."""
+    canaries = [
+        *notus_fake.PERSONAL_VALUES,
+        *gu1_fake.PERSONAL_VALUES,
+        *predicate_fake.PERSONAL_VALUES,
+        *bank131_fake.PERSONAL_VALUES,
+    ]
+    logs = list(log_dir.glob("*.log"))
+    assert logs
+    for log in logs:
+        text = log.read_text(errors="replace")
+        for canary in canaries:
+            assert canary not in text, f"{canary!r} in {log.name}"
 
 
 @pytest.mark.parametrize("fleet_env", ["sqlite", "postgres"], indirect=True)

@@ -323,10 +323,11 @@ class PostgresCluster:
         info = os.stat(self.root)
         return info.st_uid, info.st_gid
 
-    def _start_server(self) -> None:
+    def _start_server(self, *, same_port: bool = False) -> None:
         # A free port can be taken before the server binds it; pick another and retry.
         for attempt in range(3):
-            self.port = free_port()
+            if not same_port:
+                self.port = free_port()
             with (self.datadir / "postgresql.conf").open("a") as conf:
                 conf.write(f"port = {self.port}\n")  # the last setting wins
             result = self._run(
@@ -346,12 +347,20 @@ class PostgresCluster:
                 return
             log = self._log_tail()
             port_taken = "could not bind" in log or "already in use" in log
-            if port_taken and attempt < 2:
+            if port_taken and attempt < 2 and not same_port:
                 continue
             raise PostgresStartError(
                 f"pg_ctl start failed ({result.returncode}):\n{result.stdout}\n{result.stderr}\n"
                 f"server log tail:\n{log}"
             )
+
+    def pause(self) -> None:
+        """Stop the server but keep its data: the database is "down" until resume()."""
+        self._run([str(self.bindir / "pg_ctl"), "-D", str(self.datadir), "-m", "fast", "stop"])
+
+    def resume(self) -> None:
+        """Start the paused server again on the same port, with its data."""
+        self._start_server(same_port=True)
 
     def stop(self) -> None:
         """Immediate shutdown (nothing to keep), then remove everything."""

@@ -278,3 +278,12 @@ def test_docker_compose_itself_accepts_the_file_when_installed():
         check=False,
     )
     assert result.returncode == 0, result.stderr
+
+
+def test_redis_persists_what_it_queues(compose):
+    redis = compose["services"]["redis"]
+    command = redis["command"]
+    assert command[command.index("--appendonly") + 1] == "yes"
+    assert command[command.index("--appendfsync") + 1] in {"everysec", "always"}
+    assert any(volume.endswith(":/data") for volume in redis["volumes"])
+    assert "redisdata" in compose["volumes"]

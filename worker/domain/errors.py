@@ -6,6 +6,7 @@ public contract, so they are enums here and nowhere else spelled as literals.
     KycPollerError
     ├── ConfigurationError            a setting cannot be used (worker start-up, provider set-up)
     │   └── ProviderConfigurationError   a provider lacks its base URL or credentials
+    ├── StorageUnavailableError       the database cannot be reached now; retry (tracking does)
     ├── RequestRejected (ValueError)  an app's request is refused; nothing is stored
     │   ├── UnknownProviderError
     │   ├── InvalidExternalIdError
@@ -114,6 +115,13 @@ class ConfigurationError(KycPollerError, ValueError):
 
 class ProviderConfigurationError(ConfigurationError):
     """A provider is used without the base URL or credentials it needs."""
+
+
+class StorageUnavailableError(KycPollerError):
+    """The database could not be reached or failed for a transient reason.
+
+    Its text never quotes the database's message (that can quote stored data).
+    """
 
 
 class RequestRejected(KycPollerError, ValueError):
