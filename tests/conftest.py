@@ -23,7 +23,25 @@ def sqlite_url(tmp_path) -> str:
     return f"sqlite:///{tmp_path / 'kyc.db'}"
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
+# The fixtures that start or reach the PostgreSQL server: a test using one is a `postgres` test.
+POSTGRES_FIXTURES = frozenset({"postgres_server", "postgres_url"})
+
+
+@pytest.hookimpl(tryfirst=True)  # before `-m` selects on the markers
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark every test that runs on PostgreSQL `postgres`, so `-m postgres` / `-m "not postgres"`
+    split the suite: tests using a PostgreSQL fixture, and the `"postgres"` case of a test
+    parametrized by backend (such as an indirect fixture that asks for `postgres_url` itself).
+    """
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        backends = callspec.params.values() if callspec is not None else ()
+        uses_fixture = not POSTGRES_FIXTURES.isdisjoint(getattr(item, "fixturenames", ()))
+        if uses_fixture or "postgres" in backends:
+            item.add_marker(pytest.mark.postgres)
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def database_url(request, tmp_path) -> str:
     """A fresh, empty database URL on each backend."""
     if request.param == "sqlite":

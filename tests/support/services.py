@@ -407,8 +407,12 @@ def postgres_server() -> Iterator[PostgresServer]:
 
 
 @pytest.fixture
-def postgres_url(postgres_server) -> Iterator[str]:
+def postgres_url(request, postgres_server) -> Iterator[str]:
     """A new, empty database of the test's own (psycopg 3 SQLAlchemy URL); dropped afterwards."""
+    if request.node.get_closest_marker("postgres") is None:
+        # tests/conftest.py marks the tests it can see use PostgreSQL; one it missed would
+        # escape `-m "not postgres"` (and run without PostgreSQL where that is the point).
+        pytest.fail(f"{request.node.nodeid} uses PostgreSQL but is not marked `postgres`")
     name = postgres_server.create_database()
     try:
         yield postgres_server.database_url(name)
