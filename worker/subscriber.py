@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import redis
+from redis.client import PubSub
 
 from worker.config import Settings
 from worker.domain.events import EVENT_SCHEMA_VERSION
@@ -63,7 +64,7 @@ def iter_events(
 ) -> Iterator[dict[str, Any] | None]:
     """Yield events from `channel` forever; with `yield_idle`, also None after each idle wait."""
     recent = _RecentIds(dedupe_size)
-    pubsub = client.pubsub(ignore_subscribe_messages=True)
+    pubsub: PubSub = client.pubsub(ignore_subscribe_messages=True)
     pubsub.subscribe(channel)
     try:
         while True:

@@ -8,6 +8,7 @@ Create Date: 2026-11-23
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 
 import sqlalchemy as sa
 from alembic import op
@@ -22,7 +23,7 @@ BIG_ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 JSON_DOCUMENT = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
 
 
-def _timestamp(name: str, nullable: bool) -> sa.Column:
+def _timestamp(name: str, nullable: bool) -> sa.Column[datetime]:
     return sa.Column(name, sa.DateTime(timezone=True), nullable=nullable)
 
 
