@@ -1,0 +1,380 @@
+"""When to poll next: a status-aware schedule with small, bounded jitter.
+
+The wait before the next poll of a verification depends on what it is doing:
+its normalized status, how long it has been in it, and its provider. Each
+non-terminal status has a `StatusSchedule`: phases of seconds-in-status, each
+with its own interval ("every minute for the first 30 min, then every 2 min to an
+hour, ..."); the last phase's interval is the cap. A provider may override any
+status. Terminal statuses have no schedule.
+
+Jitter is uniform within ±`jitter` of the interval (±10 % by default), so a fleet
+does not poll in lock-step; unlike full jitter (a draw in [0, ceiling]) it does
+not cost detection delay: the mean interval is the nominal one and the longest
+gap is at most (1 + jitter) times it.
+
+Errors keep their own backoff (`worker.domain.backoff`); this module is only for
+answered polls: call `next_poll_delay` after an unchanged poll and right after a
+status change (with `seconds_in_status=0`).
+
+Configuration (environment, see `plan_from_env`):
+- `KYC_POLL_SCHEDULE_<STATUS>` = "0:60,1800:120,3600:300" (seconds-in-status:interval
+  pairs, the first at 0, starts strictly increasing, intervals > 0);
+- `KYC_POLL_SCHEDULE_<PROVIDER>_<STATUS>` = the same, for one provider;
+- `KYC_POLL_SCHEDULE_JITTER` = 0.1 (a fraction in [0, 0.5]).
+(The prefix is not `KYC_SCHEDULE_`: `KYC_SCHEDULE_INTERVAL` is the beat period.)
+
+The defaults are measured by `scripts/simulate_schedule.py` against today's full
+jitter and fixed intervals on the issue's lifecycles.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from collections.abc import Collection, Iterable, Mapping
+from dataclasses import dataclass, field
+from itertools import pairwise
+
+from worker.domain.statuses import VerificationStatus
+
+ENV_PREFIX = "KYC_POLL_SCHEDULE_"
+JITTER_VARIABLE = f"{ENV_PREFIX}JITTER"
+DEFAULT_JITTER = 0.1
+MAX_JITTER = 0.5
+# No poll is ever scheduled sooner than this, whatever the configuration says.
+MIN_DELAY_SECONDS = 1.0
+
+
+class ScheduleConfigError(ValueError):
+    """A schedule setting is malformed; the message names the variable."""
+
+
+@dataclass(frozen=True)
+class Phase:
+    """From `start` seconds in the status on, poll every `interval` seconds."""
+
+    start: float
+    interval: float
+
+
+@dataclass(frozen=True)
+class StatusSchedule:
+    """The phases of one status: the first starts at 0, starts strictly increase."""
+
+    phases: tuple[Phase, ...]
+
+    def __post_init__(self) -> None:
+        if not self.phases:
+            raise ValueError("a schedule needs at least one phase")
+        if self.phases[0].start != 0:
+            raise ValueError("the first phase must start at 0 seconds in status")
+        previous = -1.0
+        for phase in self.phases:
+            if not (math.isfinite(phase.start) and phase.start > previous):
+                raise ValueError("phase starts must be finite and strictly increasing")
+            if not (math.isfinite(phase.interval) and phase.interval > 0):
+                raise ValueError("intervals must be finite and greater than 0")
+            previous = phase.start
+
+    @classmethod
+    def of(cls, *pairs: tuple[float, float]) -> StatusSchedule:
+        """`StatusSchedule.of((0, 55), (1800, 120))`: (start, interval) pairs."""
+        return cls(tuple(Phase(float(start), float(interval)) for start, interval in pairs))
+
+    def interval_at(self, seconds_in_status: float) -> float:
+        """The nominal interval of the phase `seconds_in_status` falls in."""
+        interval = self.phases[0].interval
+        for phase in self.phases:
+            if phase.start > seconds_in_status:
+                break
+            interval = phase.interval
+        return interval
+
+    def nominal_delay(self, seconds_in_status: float) -> float:
+        """The wait (before jitter) from `seconds_in_status` to the next poll.
+
+        The phase's interval, except that a later phase with a shorter interval is
+        not overshot: the poll lands on its start, or one of that phase's intervals
+        from now if its start is nearer than that (learned schedules leave sparse
+        stretches where a change is unlikely, then poll densely where it is likely).
+        """
+        elapsed = max(seconds_in_status, 0.0)
+        delay = self.interval_at(elapsed)
+        for phase in self.phases:
+            if phase.start <= elapsed:
+                continue
+            if phase.start >= elapsed + delay:
+                break
+            if phase.interval < delay:
+                delay = max(phase.start - elapsed, phase.interval)
+        return delay
+
+    def offsets(self, horizon: float) -> list[float]:
+        """Nominal poll times (seconds in status, without jitter) in (0, horizon]."""
+        times: list[float] = []
+        now = 0.0
+        while now < horizon:
+            now += max(self.nominal_delay(now), MIN_DELAY_SECONDS)
+            times.append(now)
+        return times
+
+    def render(self) -> str:
+        """The schedule in words: "every 1 min to 30 min, then every 2 min to 1 h, then …"."""
+        parts: list[str] = []
+        for index, phase in enumerate(self.phases):
+            text = f"every {format_duration(phase.interval)}"
+            if index + 1 < len(self.phases):
+                text += f" to {format_duration(self.phases[index + 1].start)}"
+            parts.append(text)
+        return ", then ".join(parts)
+
+    def to_setting(self) -> str:
+        """The schedule in the environment format ("0:55,1800:120")."""
+        return ",".join(f"{_number(p.start)}:{_number(p.interval)}" for p in self.phases)
+
+
+@dataclass(frozen=True)
+class SchedulePlan:
+    """A schedule per non-terminal status, per-provider overrides, and the jitter."""
+
+    statuses: Mapping[VerificationStatus, StatusSchedule]
+    providers: Mapping[str, Mapping[VerificationStatus, StatusSchedule]] = field(
+        default_factory=dict
+    )
+    jitter: float = DEFAULT_JITTER
+
+    def __post_init__(self) -> None:
+        if not (0.0 <= self.jitter <= MAX_JITTER):
+            raise ValueError(f"jitter must be within [0, {MAX_JITTER}]")
+        for status in VerificationStatus:
+            if not status.is_terminal and status not in self.statuses:
+                raise ValueError(f"no schedule for the non-terminal status {status.value}")
+        overrides = [s for per in self.providers.values() for s in per]
+        for status in [*self.statuses, *overrides]:
+            if status.is_terminal:
+                raise ValueError(f"{status.value} is terminal: it has no schedule")
+
+    def schedule_for(self, provider: str, status: VerificationStatus) -> StatusSchedule | None:
+        """The provider's override, else the default; None for a terminal status."""
+        if status.is_terminal:
+            return None
+        override = self.providers.get(provider.lower(), {}).get(status)
+        return override if override is not None else self.statuses[status]
+
+    def with_overrides(
+        self, provider: str, schedules: Mapping[VerificationStatus, StatusSchedule]
+    ) -> SchedulePlan:
+        """A copy where `provider` uses `schedules` (merged over its current overrides)."""
+        providers = {name: dict(per) for name, per in self.providers.items()}
+        providers.setdefault(provider.lower(), {}).update(schedules)
+        return SchedulePlan(self.statuses, providers, self.jitter)
+
+
+def next_poll_delay(
+    plan: SchedulePlan,
+    provider: str,
+    status: VerificationStatus,
+    seconds_in_status: float,
+    rng: random.Random,
+) -> float:
+    """Seconds until the next poll of a verification in a non-terminal `status`.
+
+    `seconds_in_status`: since kyc-poller saw the verification enter `status` (its
+    last transition, or its tracking for the first status); 0 right after a change.
+    The nominal delay (see `StatusSchedule.nominal_delay`) times a uniform factor in
+    [1 - jitter, 1 + jitter], at least `MIN_DELAY_SECONDS`.
+    """
+    schedule = plan.schedule_for(provider, status)
+    if schedule is None:
+        raise ValueError(f"{status.value} is terminal: it is not polled")
+    delay = schedule.nominal_delay(seconds_in_status)
+    if plan.jitter > 0:
+        delay *= rng.uniform(1.0 - plan.jitter, 1.0 + plan.jitter)
+    return max(delay, MIN_DELAY_SECONDS)
+
+
+# -- defaults ---------------------------------------------------------------------------
+
+# The user is completing the flow (pending, in_progress) or must resubmit (retry):
+# most finish within minutes, so poll every minute for the first 30 min (with ±10 %
+# jitter no gap exceeds 66 s: p95 of the delay under 60 s), then back off for users
+# who wander away.
+USER_SCHEDULE = StatusSchedule.of(
+    (0, 60), (1800, 120), (3600, 300), (6 * 3600, 600), (24 * 3600, 1800)
+)
+# A manual (compliance) review takes minutes to a day: a steady pace, a little
+# denser in the first hour (short reviews), never spending a day's requests early.
+# The hazard of a change does not fall over the first day, so the pace does not
+# slow down before it.
+REVIEW_SCHEDULE = StatusSchedule.of((0, 330), (3600, 480), (24 * 3600, 1800))
+
+DEFAULT_STATUS_SCHEDULES: Mapping[VerificationStatus, StatusSchedule] = {
+    VerificationStatus.PENDING: USER_SCHEDULE,
+    VerificationStatus.IN_PROGRESS: USER_SCHEDULE,
+    VerificationStatus.RETRY: USER_SCHEDULE,
+    VerificationStatus.IN_REVIEW: REVIEW_SCHEDULE,
+}
+DEFAULT_PLAN = SchedulePlan(DEFAULT_STATUS_SCHEDULES)
+
+
+# -- configuration ----------------------------------------------------------------------
+
+
+def polled_statuses() -> list[VerificationStatus]:
+    return [status for status in VerificationStatus if not status.is_terminal]
+
+
+def parse_schedule(text: str, *, variable: str) -> StatusSchedule:
+    """Parse "0:55,1800:120,3600:300"; errors name `variable`."""
+    pairs: list[tuple[float, float]] = []
+    items = [item.strip() for item in text.split(",")]
+    if not text.strip() or any(not item for item in items):
+        raise ScheduleConfigError(
+            f"{variable}: expected comma-separated <seconds-in-status>:<interval> pairs "
+            f"such as 0:55,1800:120, got {text!r}"
+        )
+    for item in items:
+        start_text, colon, interval_text = item.partition(":")
+        if not colon:
+            raise ScheduleConfigError(
+                f"{variable}: {item!r} is not a <seconds-in-status>:<interval> pair"
+            )
+        start = _parse_seconds(start_text, variable=variable, what="start")
+        interval = _parse_seconds(interval_text, variable=variable, what="interval")
+        if interval <= 0:
+            raise ScheduleConfigError(f"{variable}: interval in {item!r} must be greater than 0")
+        pairs.append((start, interval))
+    if pairs[0][0] != 0:
+        raise ScheduleConfigError(f"{variable}: the first pair must start at 0, got {text!r}")
+    for (before, _), (after, _) in pairwise(pairs):
+        if after <= before:
+            raise ScheduleConfigError(
+                f"{variable}: starts must strictly increase ({_number(after)} after "
+                f"{_number(before)})"
+            )
+    return StatusSchedule.of(*pairs)
+
+
+def parse_jitter(text: str, *, variable: str = JITTER_VARIABLE) -> float:
+    try:
+        value = float(text.strip())
+    except ValueError:
+        raise ScheduleConfigError(f"{variable}: expected a fraction, got {text!r}") from None
+    if not (math.isfinite(value) and 0.0 <= value <= MAX_JITTER):
+        raise ScheduleConfigError(f"{variable}: must be within [0, {MAX_JITTER}], got {text!r}")
+    return value
+
+
+def plan_from_env(
+    environ: Mapping[str, str],
+    providers: Collection[str],
+    base: SchedulePlan = DEFAULT_PLAN,
+) -> SchedulePlan:
+    """`base` with every `KYC_POLL_SCHEDULE_*` variable of `environ` applied.
+
+    `KYC_POLL_SCHEDULE_<STATUS>` replaces a status's default,
+    `KYC_POLL_SCHEDULE_<PROVIDER>_<STATUS>` sets one provider's (names upper-case:
+    `KYC_POLL_SCHEDULE_IN_REVIEW`, `KYC_POLL_SCHEDULE_GU1_IN_REVIEW`),
+    `KYC_POLL_SCHEDULE_JITTER` the jitter. Any other `KYC_POLL_SCHEDULE_*` variable
+    (a typo, a terminal status, an unknown provider) is an error naming it.
+    """
+    by_name = {status.value.upper(): status for status in polled_statuses()}
+    terminal = {status.value.upper() for status in VerificationStatus if status.is_terminal}
+    known_providers = sorted({p.lower() for p in providers}, key=len, reverse=True)
+    statuses = dict(base.statuses)
+    overrides = {name: dict(per) for name, per in base.providers.items()}
+    jitter = base.jitter
+    for variable in sorted(environ):
+        if not variable.startswith(ENV_PREFIX):
+            continue
+        value = environ[variable]
+        rest = variable[len(ENV_PREFIX) :]
+        if variable == JITTER_VARIABLE:
+            jitter = parse_jitter(value, variable=variable)
+        elif rest in by_name:
+            statuses[by_name[rest]] = parse_schedule(value, variable=variable)
+        else:
+            provider, status_name = _split_provider(rest, known_providers)
+            if provider is not None and status_name in by_name:
+                schedule = parse_schedule(value, variable=variable)
+                overrides.setdefault(provider, {})[by_name[status_name]] = schedule
+            elif status_name in terminal:
+                raise ScheduleConfigError(
+                    f"{variable}: {status_name.lower()} is a terminal status, it is not polled"
+                )
+            else:
+                raise ScheduleConfigError(
+                    f"{variable}: unknown setting; expected {ENV_PREFIX}<STATUS> or "
+                    f"{ENV_PREFIX}<PROVIDER>_<STATUS> with STATUS one of "
+                    f"{', '.join(sorted(by_name))} and PROVIDER one of "
+                    f"{', '.join(sorted(p.upper() for p in known_providers)) or '(none)'}, "
+                    f"or {JITTER_VARIABLE}"
+                )
+    return SchedulePlan(statuses, overrides, jitter)
+
+
+def _split_provider(rest: str, providers: Iterable[str]) -> tuple[str | None, str]:
+    for provider in providers:
+        prefix = f"{provider.upper()}_"
+        if rest.startswith(prefix):
+            return provider, rest[len(prefix) :]
+    return None, rest
+
+
+def _parse_seconds(text: str, *, variable: str, what: str) -> float:
+    try:
+        value = float(text.strip())
+    except ValueError:
+        raise ScheduleConfigError(
+            f"{variable}: {what} {text.strip()!r} is not a number of seconds"
+        ) from None
+    if not math.isfinite(value) or value < 0:
+        raise ScheduleConfigError(
+            f"{variable}: {what} {text.strip()!r} must be a finite number of seconds >= 0"
+        )
+    return value
+
+
+# -- documentation ----------------------------------------------------------------------
+
+
+def render_markdown_table(plan: SchedulePlan) -> str:
+    """The effective plan as a Markdown table (statuses, then each provider override)."""
+    lines = [
+        "| status | provider | schedule (time in status: interval) | variable |",
+        "|---|---|---|---|",
+    ]
+    for status in polled_statuses():
+        schedule = plan.statuses[status]
+        lines.append(
+            f"| `{status.value}` | all | {schedule.render()} "
+            f"(`{schedule.to_setting()}`) | `{ENV_PREFIX}{status.value.upper()}` |"
+        )
+    for provider in sorted(plan.providers):
+        for status in polled_statuses():
+            override = plan.providers[provider].get(status)
+            if override is None:
+                continue
+            lines.append(
+                f"| `{status.value}` | {provider} | {override.render()} "
+                f"(`{override.to_setting()}`) | "
+                f"`{ENV_PREFIX}{provider.upper()}_{status.value.upper()}` |"
+            )
+    lines.append(
+        f"\nJitter: each wait is the interval times a uniform factor in "
+        f"[{1 - plan.jitter:g}, {1 + plan.jitter:g}] (`{JITTER_VARIABLE}`={plan.jitter:g}); "
+        f"never less than {MIN_DELAY_SECONDS:g} s. Terminal statuses are not polled."
+    )
+    return "\n".join(lines)
+
+
+def format_duration(seconds: float) -> str:
+    """55 s, 2 min, 1.5 h, 1 d: the largest unit that divides evenly enough."""
+    for unit, size in (("d", 86400.0), ("h", 3600.0), ("min", 60.0)):
+        if seconds >= size and (seconds / size) * 10 == round((seconds / size) * 10):
+            return f"{_number(seconds / size)} {unit}"
+    return f"{_number(seconds)} s"
+
+
+def _number(value: float) -> str:
+    return f"{value:g}"
