@@ -1,8 +1,11 @@
 """The fake providers over real HTTP: in-process (`FakeProviders`) or as `kyc-fake-providers`.
 
-One ThreadingHTTPServer serves all four providers under path prefixes, so
-each provider's base URL is http://HOST:PORT/<provider>. Request threads are
-daemons, and nothing is logged per request.
+One server serves all four providers under path prefixes, so each provider's
+base URL is http://HOST:PORT/<provider>. Two servers for the same `FakeApp`:
+`aio` (the default: aiohttp on one event loop, see aio_server.py; hundreds of
+requests in flight, each waiting out its latency, cost no threads) and
+`threaded` (stdlib ThreadingHTTPServer, a daemon thread per connection). Both
+pass the same tests. Nothing is logged per request.
 """
 
 from __future__ import annotations
@@ -15,15 +18,18 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import FrameType, TracebackType
-from typing import Any
+from typing import Any, Protocol
 
 from devkit.fake_providers.app import PROVIDER_NAMES, FakeApp
 from devkit.fake_providers.credentials import FakeCredentials
+from devkit.fake_providers.latency import Latency
 from devkit.fake_providers.wire import Reply, Request, json_reply
 
 log = logging.getLogger(__name__)
 MAX_BODY_BYTES = 1 << 20
 DEFAULT_PORT = 8080
+SERVERS = ("threaded", "aio")
+DEFAULT_SERVER = "aio"
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -99,28 +105,29 @@ class _Server(ThreadingHTTPServer):
         log.exception("fake providers: error while serving %s", client_address)
 
 
-class FakeProviders:
-    """All four fake providers on one local HTTP server, scriptable from Python."""
+class _Backend(Protocol):
+    """A running server for a FakeApp."""
 
-    def __init__(
-        self,
-        host: str = "127.0.0.1",
-        port: int = 0,
-        credentials: FakeCredentials | None = None,
-    ) -> None:
-        self.host = host
-        self.requested_port = port
-        self.app = FakeApp(credentials)
-        self.credentials = self.app.credentials
-        self._server: _Server | None = None
+    @property
+    def port(self) -> int: ...
+
+    def start(self) -> None: ...
+
+    def stop(self) -> None: ...
+
+
+class ThreadedServer:
+    """`FakeApp` on the stdlib ThreadingHTTPServer, served from a daemon thread."""
+
+    def __init__(self, address: tuple[str, int], app: FakeApp) -> None:
+        self._server = _Server(address, app)
         self._thread: threading.Thread | None = None
 
-    # -- lifecycle -------------------------------------------------------------
+    @property
+    def port(self) -> int:
+        return int(self._server.server_address[1])
 
-    def start(self) -> FakeProviders:
-        if self._server is not None:
-            return self
-        self._server = _Server((self.host, self.requested_port), self.app)
+    def start(self) -> None:
         self._thread = threading.Thread(
             target=self._server.serve_forever,
             kwargs={"poll_interval": 0.1},
@@ -128,16 +135,63 @@ class FakeProviders:
             daemon=True,
         )
         self._thread.start()
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+
+def _make_backend(kind: str, address: tuple[str, int], app: FakeApp) -> _Backend:
+    if kind == "aio":
+        # Imported here: the threaded server needs nothing beyond the standard library.
+        from devkit.fake_providers.aio_server import AioServer
+
+        return AioServer(address, app, MAX_BODY_BYTES)
+    return ThreadedServer(address, app)
+
+
+class FakeProviders:
+    """All four fake providers on one local HTTP server, scriptable from Python.
+
+    `latency` (seconds, give or take `jitter`) delays every provider answer; change it
+    while running with `set_latency` (or PUT /_fake/latency). `server`: "threaded" or "aio".
+    """
+
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        credentials: FakeCredentials | None = None,
+        *,
+        latency: float = 0.0,
+        jitter: float = 0.0,
+        server: str = DEFAULT_SERVER,
+    ) -> None:
+        if server not in SERVERS:
+            raise ValueError(f"unknown server {server!r}; known: {', '.join(SERVERS)}")
+        self.host = host
+        self.requested_port = port
+        self.server = server
+        self.app = FakeApp(credentials, Latency(latency, jitter))
+        self.credentials = self.app.credentials
+        self._server: _Backend | None = None
+
+    # -- lifecycle -------------------------------------------------------------
+
+    def start(self) -> FakeProviders:
+        if self._server is not None:
+            return self
+        backend = _make_backend(self.server, (self.host, self.requested_port), self.app)
+        backend.start()
+        self._server = backend
         return self
 
     def stop(self) -> None:
         server, self._server = self._server, None
-        if server is None:
-            return
-        server.shutdown()
-        server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
+        if server is not None:
+            server.stop()
 
     def __enter__(self) -> FakeProviders:
         return self.start()
@@ -156,7 +210,7 @@ class FakeProviders:
     def port(self) -> int:
         if self._server is None:
             raise RuntimeError("the fake providers are not started")
-        return self._server.server_address[1]
+        return self._server.port
 
     @property
     def url(self) -> str:
@@ -190,9 +244,14 @@ class FakeProviders:
         session_id: str,
         script: list[Any],
         verification_type: str | None = None,
+        *,
+        loop: bool = False,
     ) -> None:
-        """Create (or replace) a scripted session; see fake_providers.steps for the steps."""
-        self.app.add_session(provider, session_id, script, verification_type)
+        """Create (or replace) a scripted session; see fake_providers.steps for the steps.
+
+        `loop`: start the script over after its last step (default: repeat the last step).
+        """
+        self.app.add_session(provider, session_id, script, verification_type, loop=loop)
 
     def request_count(self, provider: str, session_id: str) -> int:
         """Authorized status requests that reached the session so far."""
@@ -200,6 +259,16 @@ class FakeProviders:
 
     def session_info(self, provider: str, session_id: str) -> dict[str, Any] | None:
         return self.app.store.describe(provider, session_id)
+
+    # -- latency -----------------------------------------------------------------
+
+    @property
+    def latency(self) -> Latency:
+        return self.app.latency
+
+    def set_latency(self, latency: float, jitter: float = 0.0) -> None:
+        """Every provider answer from now on waits `latency` seconds, give or take `jitter`."""
+        self.app.latency = Latency(latency, jitter)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -209,7 +278,26 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
     parser.add_argument("--port", type=int, default=DEFAULT_PORT, help="0 picks a free port")
+    parser.add_argument(
+        "--server",
+        choices=SERVERS,
+        default=DEFAULT_SERVER,
+        help=f"threaded (stdlib) or aio (aiohttp, for load); default {DEFAULT_SERVER}",
+    )
+    parser.add_argument(
+        "--latency-ms",
+        type=float,
+        default=0.0,
+        help="every provider answer waits this long (admin API: PUT /_fake/latency)",
+    )
+    parser.add_argument(
+        "--jitter-ms", type=float, default=0.0, help="give or take up to this much, uniformly"
+    )
     args = parser.parse_args(argv)
+    try:
+        latency = Latency.from_ms(args.latency_ms, args.jitter_ms)
+    except ValueError as exc:
+        parser.error(str(exc))
 
     stop = threading.Event()
 
@@ -217,8 +305,16 @@ def main(argv: list[str] | None = None) -> int:
         stop.set()
 
     signal.signal(signal.SIGTERM, on_sigterm)
-    with FakeProviders(args.host, args.port) as fake:
+    fakes = FakeProviders(
+        args.host, args.port, latency=latency.base, jitter=latency.jitter, server=args.server
+    )
+    with fakes as fake:
         print(f"fake providers listening on {args.host}:{fake.port}: {fake.url}", flush=True)
+        print(
+            f"  server: {fake.server}; latency {args.latency_ms:g} ms "
+            f"(jitter {args.jitter_ms:g} ms)",
+            flush=True,
+        )
         for name in PROVIDER_NAMES:
             print(f"  {name:<10} {fake.base_url(name)}", flush=True)
         print("worker environment:", flush=True)

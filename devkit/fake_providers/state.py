@@ -15,6 +15,8 @@ class FakeSession:
     session_id: str
     verification_type: str | None
     steps: tuple[Step, ...]
+    # Start the script over after its last step instead of repeating that step forever.
+    loop: bool = False
     requests: int = 0
     # The last status word answered: what a "timeout" step answers after its delay.
     last_status: str | None = None
@@ -27,6 +29,7 @@ class FakeSession:
             "requests": self.requests,
             "last_status": self.last_status,
             "script": [step_to_json(step) for step in self.steps],
+            "loop": self.loop,
         }
 
 
@@ -53,8 +56,10 @@ class SessionStore:
         session_id: str,
         steps: tuple[Step, ...],
         verification_type: str | None,
+        *,
+        loop: bool = False,
     ) -> FakeSession:
-        session = FakeSession(provider, session_id, verification_type, steps)
+        session = FakeSession(provider, session_id, verification_type, steps, loop)
         with self._lock:
             self._sessions[(provider, session_id)] = session
         return session
@@ -69,7 +74,10 @@ class SessionStore:
                 return None
             if verification_type is not None and verification_type != session.verification_type:
                 return None
-            step = session.steps[min(session.requests, len(session.steps) - 1)]
+            if session.loop:
+                step = session.steps[session.requests % len(session.steps)]
+            else:
+                step = session.steps[min(session.requests, len(session.steps) - 1)]
             session.requests += 1
             if step.fault is None:
                 session.last_status = step.status

@@ -1,7 +1,8 @@
 """Scripts: what a fake session answers to successive status requests.
 
 A script is a non-empty list of steps; each request consumes the next one and
-the last step repeats forever. A step is either a status word in the
+the last step repeats forever (or, for a session added with "loop": true, the
+script starts over). A step is either a status word in the
 provider's own vocabulary (rendered as-is, even when no adapter knows it) or a
 dict: {"status": word, ...extras} (e.g. Bank131's "earlier_id", gu1's
 "decision") or a fault {"fault": name, ...options}.

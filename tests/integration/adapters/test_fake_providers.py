@@ -1,4 +1,9 @@
-"""The fake providers themselves: scripting over the admin API, counting, and the CLI."""
+"""The fake providers themselves: scripting over the admin API, counting, and the CLI.
+
+Every test here runs on both servers (threaded and aio): `fake_providers` is
+overridden for this module. Latency and the aio server's own edges are tested
+in tests/integration/devkit/test_fake_latency.py.
+"""
 
 from __future__ import annotations
 
@@ -10,10 +15,21 @@ import pytest
 import requests
 
 from devkit.fake_providers.credentials import DEFAULT_NOTUS_API_KEY, FakeCredentials
-from devkit.fake_providers.server import FakeProviders
+from devkit.fake_providers.server import SERVERS, FakeProviders
 from devkit.fake_providers.steps import parse_script
 
 NOTUS_PATH = "/notus/api/v1/kyc/individual-verification-sessions/standard/"
+
+
+@pytest.fixture(scope="module", params=SERVERS)
+def server_kind(request) -> str:
+    return request.param
+
+
+@pytest.fixture(scope="module")
+def fake_providers(server_kind):
+    with FakeProviders(server=server_kind) as fake:
+        yield fake
 
 
 def notus_get(fake, session_id, key=DEFAULT_NOTUS_API_KEY):
@@ -100,9 +116,9 @@ def test_unknown_paths_and_methods(fake_providers):
     assert answer.status_code == 405
 
 
-def test_custom_credentials_and_provider_env():
+def test_custom_credentials_and_provider_env(server_kind):
     credentials = FakeCredentials(notus_api_key="custom-key", bank131_project="custom-project")
-    with FakeProviders(credentials=credentials) as fake:
+    with FakeProviders(credentials=credentials, server=server_kind) as fake:
         env = fake.provider_env()
         assert env["NOTUS_API_KEY"] == "custom-key"
         assert env["BANK131_PROJECT"] == "custom-project"
@@ -112,7 +128,7 @@ def test_custom_credentials_and_provider_env():
             "NOTUS_API_KEY",
             "BANK131_BASE_URL",
             "BANK131_PROJECT",
-            "BANK131_SIGNING_SECRET",
+            *credentials.bank131_signing_env(),
             "GU1_BASE_URL",
             "GU1_API_KEY",
             "PREDICATE_BASE_URL",
@@ -134,9 +150,9 @@ def test_invalid_steps_are_refused(step):
         parse_script([step])
 
 
-def test_command_line_server_prints_its_url_and_stops_on_sigterm():
+def test_command_line_server_prints_its_url_and_stops_on_sigterm(server_kind):
     proc = subprocess.Popen(
-        [sys.executable, "-m", "devkit.fake_providers", "--port", "0"],
+        [sys.executable, "-m", "devkit.fake_providers", "--port", "0", "--server", server_kind],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
