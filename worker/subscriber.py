@@ -1,28 +1,73 @@
-"""Helper for services that listen to kyc-poller's events (`kyc-events` prints them).
+"""Helpers for services that listen to kyc-poller's events (`kyc-events` prints them).
 
-Pub/sub delivers to whoever is subscribed at the moment of publishing; the
-helper parses each message, skips anything that is not a kyc-poller event,
-and drops repeats of an event id it has already yielded.
+Every event is published twice, atomically (`worker/services/relay.py`): on a pub/sub
+channel and in a Redis Stream. Three ways to read them:
+
+- `iter_events(client, channel)`: pub/sub. Live only: at most once, and only to
+  whoever is subscribed at that moment; nothing is kept for a subscriber that is away.
+- `GroupConsumer(client, stream, group, consumer).run(handler)`: a consumer group.
+  At least once: an entry is acknowledged (XACK) only after `handler` returned, so one
+  whose consumer died before that stays pending and is delivered again, to the same
+  consumer name when it restarts (its pending entries are read first) or to another
+  consumer of the group once it has been idle `claim_idle_seconds` (XAUTOCLAIM).
+  The group remembers its position: a consumer that was away catches up on every
+  event the stream still holds.
+- `replay(client, stream, from_id=… | after_id=… | since=…)`: reads the stream from a
+  point (no group, nothing acknowledged), then follows it live unless `follow=False`.
+
+Every reader drops repeats of an event id within a bounded memory (`dedupe_size` ids),
+skips anything that is not a kyc-poller event it understands, and hands over the
+legacy event document (`schema_version` 1); `worker.domain.cloudevents.to_cloudevent`
+turns one into a CloudEvent.
+
+Order: the stream holds one verification's events in `verification_version` order
+and a single reader sees them in stream order. A consumer group spreads entries over
+its consumers, and a claimed (redelivered) entry arrives after newer ones: consumers
+that need order per verification skip an event whose `verification_version` is not
+above the last one they applied.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import logging
+import os
 import queue
+import re
 import sys
 import threading
+import time
 from collections import OrderedDict
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, TextIO, cast
 
 import redis
 from redis.client import PubSub
 
 from worker.config import Settings
-from worker.domain.events import EVENT_SCHEMA_VERSION
+from worker.domain.cloudevents import DEFAULT_SOURCE, to_cloudevent
+from worker.domain.events import (
+    DEFAULT_EVENTS_STREAM,
+    EVENT_SCHEMA_VERSION,
+    REQUIRED_EVENT_FIELDS,
+    STREAM_FIELD_EVENT,
+)
 
-REQUIRED_FIELDS = ("event_id", "event_type", "schema_version", "verification_id", "to_status")
+log = logging.getLogger(__name__)
+
+REQUIRED_FIELDS = REQUIRED_EVENT_FIELDS
+
+DEFAULT_COUNT = 100
+DEFAULT_BLOCK_SECONDS = 5.0
+DEFAULT_CLAIM_IDLE_SECONDS = 60.0
+DEFAULT_DEDUPE_SIZE = 100_000
+
+_STREAM_ID = re.compile(r"^(?P<ms>[0-9]{1,20})(?:-(?P<seq>[0-9]{1,20}))?$")
+_MAX_SEQ = 2**64 - 1
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 class _RecentIds:
@@ -32,17 +77,36 @@ class _RecentIds:
         self.size = size
         self._ids: OrderedDict[str, None] = OrderedDict()
 
-    def seen(self, event_id: str) -> bool:
-        if event_id in self._ids:
-            return True
+    def __contains__(self, event_id: object) -> bool:
+        return event_id in self._ids
+
+    def add(self, event_id: str) -> None:
         self._ids[event_id] = None
+        self._ids.move_to_end(event_id)
         if len(self._ids) > self.size:
             self._ids.popitem(last=False)
+
+    def seen(self, event_id: str) -> bool:
+        """Was it seen before? Remembers it either way."""
+        if event_id in self._ids:
+            return True
+        self.add(event_id)
         return False
 
 
+@dataclass(frozen=True)
+class StreamEvent:
+    """One event read from the stream, with the entry id it has there."""
+
+    stream_id: str
+    event: dict[str, Any]
+
+
+# --------------------------------------------------------------------------- parsing
+
+
 def parse_event(raw: bytes | str) -> dict[str, Any] | None:
-    """Decode one channel message; None if it is not a kyc-poller event we understand."""
+    """Decode one event document; None if it is not a kyc-poller event we understand."""
     try:
         event = json.loads(raw)
     except (ValueError, UnicodeDecodeError):
@@ -54,15 +118,103 @@ def parse_event(raw: bytes | str) -> dict[str, Any] | None:
     return event
 
 
+def parse_entry(fields: Mapping[Any, Any] | None) -> dict[str, Any] | None:
+    """The event in one stream entry's fields (bytes or str keys); None if there is none."""
+    if not fields:
+        return None  # an entry deleted (trimmed) while it was pending
+    raw = fields.get(STREAM_FIELD_EVENT.encode(), fields.get(STREAM_FIELD_EVENT))
+    if not isinstance(raw, bytes | str):
+        return None
+    return parse_event(raw)
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+# --------------------------------------------------------------------------- stream ids
+
+
+def check_stream_id(text: str) -> str:
+    """`text` as a stream id (`<ms>` or `<ms>-<seq>`); ValueError if it is not one."""
+    match = _STREAM_ID.match(text.strip())
+    if match is None:
+        raise ValueError(f"not a stream id: {text!r} (expected <milliseconds>-<sequence>)")
+    ms, seq = int(match["ms"]), int(match["seq"] or 0)
+    if ms > _MAX_SEQ or seq > _MAX_SEQ:
+        raise ValueError(f"stream id out of range: {text!r}")
+    return f"{ms}-{seq}"
+
+
+def stream_id_at(moment: datetime) -> str:
+    """The first stream id at or after `moment` (`<ms>-0`): entries added from then on."""
+    if moment.tzinfo is None:
+        raise ValueError("give a time zone (e.g. 2026-11-23T12:00:00Z): naive times are ambiguous")
+    ms = (moment - _EPOCH) // timedelta(milliseconds=1)
+    if ms < 0:
+        raise ValueError(f"{moment.isoformat()} is before 1970")
+    return f"{ms}-0"
+
+
+def id_before(stream_id: str) -> str:
+    """The largest id below `stream_id`: reading after it includes `stream_id` itself."""
+    ms_text, seq_text = check_stream_id(stream_id).split("-")
+    ms, seq = int(ms_text), int(seq_text)
+    if seq > 0:
+        return f"{ms}-{seq - 1}"
+    if ms > 0:
+        return f"{ms - 1}-{_MAX_SEQ}"
+    return "0-0"
+
+
+def _start_after(*, from_id: str | None, after_id: str | None, since: datetime | None) -> str:
+    """The exclusive position to read after, from exactly one of the three ways to say it."""
+    given = [
+        name
+        for name, value in (("from_id", from_id), ("after_id", after_id), ("since", since))
+        if value is not None
+    ]
+    if len(given) != 1:
+        raise ValueError(f"give exactly one of from_id, after_id, since (got {given or 'none'})")
+    if from_id is not None:
+        return id_before(from_id)
+    if after_id is not None:
+        return check_stream_id(after_id)
+    assert since is not None
+    return id_before(stream_id_at(since))
+
+
+def _entries(reply: Any) -> list[tuple[str, Mapping[Any, Any] | None]]:
+    """The entries of an XREAD/XREADGROUP reply for one stream (RESP2 or RESP3)."""
+    if not reply:
+        return []
+    streams = reply.values() if isinstance(reply, dict) else [item[1] for item in reply]
+    entries: list[tuple[str, Mapping[Any, Any] | None]] = []
+    for stream_entries in streams:
+        # RESP3 wraps each stream's entries in one more list.
+        if stream_entries and isinstance(stream_entries[0], list):
+            stream_entries = stream_entries[0]
+        for entry_id, fields in stream_entries:
+            if entry_id is not None:
+                entries.append((_text(entry_id), fields))
+    return entries
+
+
+# --------------------------------------------------------------------------- pub/sub
+
+
 def iter_events(
     client: redis.Redis,
     channel: str,
     *,
     poll_timeout: float = 1.0,
-    dedupe_size: int = 100_000,
+    dedupe_size: int = DEFAULT_DEDUPE_SIZE,
     yield_idle: bool = False,
 ) -> Iterator[dict[str, Any] | None]:
-    """Yield events from `channel` forever; with `yield_idle`, also None after each idle wait."""
+    """Yield events from `channel` forever; with `yield_idle`, also None after each idle wait.
+
+    Pub/sub: only what is published while subscribed arrives; nothing is kept.
+    """
     recent = _RecentIds(dedupe_size)
     pubsub: PubSub = client.pubsub(ignore_subscribe_messages=True)
     pubsub.subscribe(channel)
@@ -78,6 +230,246 @@ def iter_events(
                 yield event
     finally:
         pubsub.close()
+
+
+# --------------------------------------------------------------------------- replay
+
+
+def replay(
+    client: redis.Redis,
+    stream: str = DEFAULT_EVENTS_STREAM,
+    *,
+    from_id: str | None = None,
+    after_id: str | None = None,
+    since: datetime | None = None,
+    follow: bool = True,
+    count: int = DEFAULT_COUNT,
+    block_seconds: float = DEFAULT_BLOCK_SECONDS,
+    dedupe_size: int = DEFAULT_DEDUPE_SIZE,
+    yield_idle: bool = False,
+) -> Iterator[StreamEvent | None]:
+    """Yield the stream's events from a point on, in stream order.
+
+    Exactly one start: `from_id` (that entry and later ones), `after_id` (the entries
+    after it: pass the last `stream_id` you processed to resume) or `since` (entries
+    added to the stream at or after that time: every event that occurred then or later,
+    and possibly a few that occurred just before but were published after it). Only what
+    the stream's retention kept can be replayed. With `follow` (default) it then waits
+    for new entries (`block_seconds` per wait; with `yield_idle`, None after an idle
+    wait) and never ends; without, it ends once it has caught up.
+    Reads at most `count` entries per call to Redis; nothing is acknowledged.
+    """
+    if count < 1:
+        raise ValueError("count must be at least 1")
+    last = _start_after(from_id=from_id, after_id=after_id, since=since)
+    recent = _RecentIds(dedupe_size)
+    block_ms = max(1, int(block_seconds * 1000))
+    while True:
+        reply = client.xread({stream: last}, count=count, block=block_ms if follow else None)
+        entries = _entries(reply)
+        if not entries:
+            if not follow:
+                return
+            if yield_idle:
+                yield None
+            continue
+        for entry_id, fields in entries:
+            last = entry_id
+            event = parse_entry(fields)
+            if event is not None and not recent.seen(event["event_id"]):
+                yield StreamEvent(entry_id, event)
+
+
+# --------------------------------------------------------------------------- consumer group
+
+Handler = Callable[[StreamEvent], object]
+
+
+class GroupConsumer:
+    """One consumer of a Redis consumer group over the events stream (at least once).
+
+    Each round it first takes over entries other consumers left pending longer than
+    `claim_idle_seconds` (XAUTOCLAIM, at most every `claim_interval_seconds`), reads
+    its own pending entries (after a restart or a lost reply), then new ones (XREADGROUP
+    `>`, at most `count`, blocking up to `block_seconds`). Each event goes to the
+    handler and is acknowledged once the handler returns; if the handler raises, the
+    entry stays pending and the exception propagates. The client's socket timeout (if
+    any) must be longer than `block_seconds`.
+    """
+
+    def __init__(
+        self,
+        client: redis.Redis,
+        stream: str = DEFAULT_EVENTS_STREAM,
+        group: str = "kyc-events",
+        consumer: str = "consumer-1",
+        *,
+        start_id: str = "$",
+        count: int = DEFAULT_COUNT,
+        block_seconds: float = DEFAULT_BLOCK_SECONDS,
+        claim_idle_seconds: float = DEFAULT_CLAIM_IDLE_SECONDS,
+        claim_interval_seconds: float | None = None,
+        dedupe_size: int = DEFAULT_DEDUPE_SIZE,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if not group or not consumer:
+            raise ValueError("a consumer group and a consumer name are needed")
+        if count < 1:
+            raise ValueError("count must be at least 1")
+        if claim_idle_seconds <= 0:
+            raise ValueError("claim_idle_seconds must be positive")
+        self.client = client
+        self.stream = stream
+        self.group = group
+        self.consumer = consumer
+        self.start_id = start_id if start_id == "$" else check_stream_id(start_id)
+        self.count = count
+        self.block_ms = max(1, int(block_seconds * 1000))
+        self.claim_idle_ms = max(1, int(claim_idle_seconds * 1000))
+        self.claim_interval = (
+            claim_idle_seconds / 2 if claim_interval_seconds is None else claim_interval_seconds
+        )
+        self.clock = clock
+        self._recent = _RecentIds(dedupe_size)
+        self._own_pending_from: str | None = "0-0"  # read our own pending entries first
+        self._claim_cursor = "0-0"
+        self._next_claim = 0.0
+        self._group_ready = False
+
+    # ------------------------------------------------------------------ setup
+
+    def ensure_group(self) -> bool:
+        """Create the group (and the stream) if missing, starting after `start_id`.
+
+        `start_id` is "$" (only events added from now on) or a stream id (the entries
+        after it). Returns True if it created the group; an existing group keeps its
+        position.
+        """
+        try:
+            self.client.xgroup_create(self.stream, self.group, id=self.start_id, mkstream=True)
+        except redis.ResponseError as exc:
+            if "BUSYGROUP" not in str(exc):
+                raise
+            self._group_ready = True
+            return False
+        self._group_ready = True
+        return True
+
+    # ------------------------------------------------------------------ reading
+
+    def poll(self, handler: Handler) -> int:
+        """One round: claim, read (blocking at most `block_seconds`), handle, ack.
+
+        Returns how many events the handler received.
+        """
+        if not self._group_ready:
+            self.ensure_group()
+        try:
+            return self._round(handler)
+        except redis.ResponseError as exc:
+            if "NOGROUP" not in str(exc):
+                raise
+            # The stream or the group was deleted under us: start again from its beginning.
+            log.warning("consumer group %s on %s vanished; recreating it", self.group, self.stream)
+            self.client.xgroup_create(self.stream, self.group, id="0", mkstream=True)
+            self._own_pending_from = "0-0"
+            self._claim_cursor = "0-0"
+            return 0
+
+    def run(
+        self,
+        handler: Handler,
+        *,
+        stop: threading.Event | None = None,
+        max_events: int | None = None,
+        retry_seconds: float = 1.0,
+    ) -> int:
+        """Handle events until `stop` is set or `max_events` were handled.
+
+        Redis connection errors are waited out (every `retry_seconds`, up to 30 s apart);
+        exceptions from the handler propagate (that entry stays pending). Returns how
+        many events the handler received.
+        """
+        handled = 0
+        delay = retry_seconds
+        while not (stop is not None and stop.is_set()):
+            if max_events is not None and handled >= max_events:
+                break
+            try:
+                handled += self.poll(handler)
+                delay = retry_seconds
+            except (redis.ConnectionError, redis.TimeoutError) as exc:
+                log.warning("redis unavailable (%s); retrying in %.1fs", exc, delay)
+                # A reply lost in flight left entries pending for us: read those again.
+                self._own_pending_from = "0-0"
+                self._group_ready = False
+                if stop is not None:
+                    stop.wait(delay)
+                else:
+                    time.sleep(delay)
+                delay = min(delay * 2, 30.0)
+        return handled
+
+    def _round(self, handler: Handler) -> int:
+        handled = 0
+        if self.clock() >= self._next_claim:
+            handled += self._claim(handler)
+        if self._own_pending_from is not None:
+            reply = self.client.xreadgroup(
+                self.group,
+                self.consumer,
+                {self.stream: self._own_pending_from},
+                count=self.count,
+            )
+            entries = _entries(reply)
+            if entries:
+                self._own_pending_from = entries[-1][0]
+                return handled + self._deliver(entries, handler)
+            self._own_pending_from = None  # caught up: new entries from now on
+        reply = self.client.xreadgroup(
+            self.group, self.consumer, {self.stream: ">"}, count=self.count, block=self.block_ms
+        )
+        return handled + self._deliver(_entries(reply), handler)
+
+    def _claim(self, handler: Handler) -> int:
+        """Take over entries idle in other consumers' pending lists (one page)."""
+        reply = cast(
+            list[Any],
+            self.client.xautoclaim(
+                self.stream,
+                self.group,
+                self.consumer,
+                min_idle_time=self.claim_idle_ms,
+                start_id=self._claim_cursor,
+                count=self.count,
+            ),
+        )
+        cursor = _text(reply[0])
+        # Redis 7 lists the ids of pending entries it found deleted (and dropped them).
+        claimed = [(_text(entry_id), fields) for entry_id, fields in reply[1] if entry_id]
+        if cursor == "0-0":
+            self._next_claim = self.clock() + self.claim_interval  # a full pass: rest
+        self._claim_cursor = cursor
+        if claimed:
+            log.info("claimed %d idle entries for %s", len(claimed), self.consumer)
+        return self._deliver(claimed, handler)
+
+    def _deliver(
+        self, entries: list[tuple[str, Mapping[Any, Any] | None]], handler: Handler
+    ) -> int:
+        handled = 0
+        for entry_id, fields in entries:
+            event = parse_entry(fields)
+            if event is not None and event["event_id"] not in self._recent:
+                handler(StreamEvent(entry_id, event))  # raises: stays pending
+                self._recent.add(event["event_id"])
+                handled += 1
+            # Handled, a repeat, deleted, or not an event of ours: done with it.
+            self.client.xack(self.stream, self.group, entry_id)
+        return handled
+
+
+# --------------------------------------------------------------------------- background
 
 
 class BackgroundSubscriber:
@@ -113,18 +505,204 @@ class BackgroundSubscriber:
         self._stopping.set()
 
 
-def main(argv: list[str] | None = None) -> int:
-    settings = Settings.from_env()
-    parser = argparse.ArgumentParser(description="Print kyc-poller events as JSON lines.")
-    parser.add_argument("--redis-url", default=settings.redis_url)
-    parser.add_argument("--channel", default=settings.events_channel)
-    args = parser.parse_args(argv)
-    client = redis.Redis.from_url(args.redis_url)
+# --------------------------------------------------------------------------- kyc-events
+
+
+def _parse_since(text: str) -> datetime:
     try:
-        for event in iter_events(client, args.channel):
-            print(json.dumps(event, sort_keys=True), flush=True)
+        moment = datetime.fromisoformat(text.strip().replace("Z", "+00:00").replace("z", "+00:00"))
+    except ValueError:
+        raise ValueError(
+            f"--since {text!r} is not an ISO 8601 time (e.g. 2026-11-23T12:00:00Z)"
+        ) from None
+    if moment.tzinfo is None:
+        raise ValueError(f"--since {text!r} has no time zone (add Z or +00:00)")
+    return moment
+
+
+def _build_parser(settings: Settings) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="kyc-events",
+        description=(
+            "Print kyc-poller events as JSON lines. Without options: live from the pub/sub "
+            "channel. With --group/--consumer: from the stream through a consumer group (at "
+            "least once, acknowledged after printing). With --from-id/--after-id/--since "
+            "alone: replay the stream from there, then follow it."
+        ),
+    )
+    parser.add_argument("--redis-url", default=settings.redis_url)
+    parser.add_argument("--channel", default=settings.events_channel, help="pub/sub channel")
+    parser.add_argument(
+        "--stream",
+        default=os.environ.get("KYC_EVENTS_STREAM") or DEFAULT_EVENTS_STREAM,
+        help="the events stream (KYC_EVENTS_STREAM; default %(default)s)",
+    )
+    parser.add_argument("--group", metavar="NAME", help="read through this consumer group")
+    parser.add_argument(
+        "--consumer",
+        metavar="NAME",
+        help="this consumer's name in the group: keep it stable, a restarted consumer "
+        "resumes its own pending events",
+    )
+    start = parser.add_mutually_exclusive_group()
+    start.add_argument(
+        "--from-id", metavar="ID", help="start at this stream id (included); 0: the beginning"
+    )
+    start.add_argument("--after-id", metavar="ID", help="start after this stream id")
+    start.add_argument(
+        "--since", metavar="TIME", help="start at this time (ISO 8601 with a zone, e.g. …Z)"
+    )
+    parser.add_argument(
+        "--no-follow", action="store_true", help="replay: stop once caught up instead of waiting"
+    )
+    parser.add_argument(
+        "--cloudevents", action="store_true", help="print CloudEvents 1.0 (structured JSON)"
+    )
+    parser.add_argument(
+        "--source",
+        default=os.environ.get("KYC_EVENTS_SOURCE") or DEFAULT_SOURCE,
+        help="CloudEvents source attribute (KYC_EVENTS_SOURCE; default %(default)s)",
+    )
+    parser.add_argument(
+        "--show-id",
+        action="store_true",
+        help='stream modes: print {"stream_id": …, "event": …} to know where to resume',
+    )
+    parser.add_argument(
+        "--count", type=int, default=DEFAULT_COUNT, help="most entries per read (%(default)s)"
+    )
+    parser.add_argument(
+        "--block",
+        type=float,
+        default=DEFAULT_BLOCK_SECONDS,
+        metavar="SECONDS",
+        help="longest wait for new entries per read (%(default)s)",
+    )
+    parser.add_argument(
+        "--claim-idle",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="group: take over another consumer's events pending this long "
+        f"(default {DEFAULT_CLAIM_IDLE_SECONDS:g})",
+    )
+    return parser
+
+
+def _check_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> datetime | None:
+    if args.consumer and not args.group:
+        parser.error("--consumer needs --group NAME")
+    if args.group and not args.consumer:
+        parser.error(
+            "--group needs --consumer NAME (a stable name, so a restarted consumer resumes "
+            "its own pending events)"
+        )
+    replaying = any(v is not None for v in (args.from_id, args.after_id, args.since))
+    if args.no_follow and (args.group or not replaying):
+        parser.error("--no-follow applies to a replay (--from-id, --after-id or --since) only")
+    if args.claim_idle is not None and not args.group:
+        parser.error("--claim-idle applies to --group only")
+    if args.claim_idle is not None and args.claim_idle <= 0:
+        parser.error("--claim-idle must be positive")
+    if args.count < 1:
+        parser.error("--count must be at least 1")
+    if args.block <= 0:
+        parser.error("--block must be positive")
+    if args.show_id and not (args.group or replaying):
+        parser.error("--show-id applies to the stream modes (--group, --from-id, --since)")
+    if args.cloudevents and not args.source:
+        parser.error("--source must not be empty")
+    since = None
+    try:
+        for value in (args.from_id, args.after_id):
+            if value is not None:
+                check_stream_id(value)
+        if args.since is not None:
+            since = _parse_since(args.since)
+            stream_id_at(since)
+    except ValueError as exc:
+        parser.error(str(exc))
+    return since
+
+
+class _Printer:
+    def __init__(self, args: argparse.Namespace, out: TextIO) -> None:
+        self.cloudevents: bool = args.cloudevents
+        self.source: str = args.source
+        self.show_id: bool = args.show_id
+        self.out = out
+
+    def __call__(self, event: dict[str, Any], stream_id: str | None = None) -> None:
+        document: dict[str, Any] = (
+            to_cloudevent(event, source=self.source) if self.cloudevents else event
+        )
+        if self.show_id and stream_id is not None:
+            document = {"stream_id": stream_id, "event": document}
+        self.out.write(json.dumps(document, sort_keys=True) + "\n")
+        self.out.flush()  # before the ack: a line that never got out is delivered again
+
+
+def main(argv: list[str] | None = None, out: TextIO | None = None) -> int:
+    settings = Settings.from_env()
+    parser = _build_parser(settings)
+    args = parser.parse_args(argv)
+    since = _check_args(parser, args)
+    printer = _Printer(args, out or sys.stdout)
+    block = float(args.block)
+    client = redis.Redis.from_url(
+        args.redis_url, socket_connect_timeout=5, socket_timeout=block + 10
+    )
+    try:
+        client.ping()
+        if args.group:
+            start = "$"
+            if args.from_id is not None or args.since is not None or args.after_id is not None:
+                start = _start_after(from_id=args.from_id, after_id=args.after_id, since=since)
+            consumer = GroupConsumer(
+                client,
+                args.stream,
+                args.group,
+                args.consumer,
+                start_id=start,
+                count=args.count,
+                block_seconds=block,
+                claim_idle_seconds=args.claim_idle or DEFAULT_CLAIM_IDLE_SECONDS,
+            )
+            if not consumer.ensure_group() and start != "$":
+                print(
+                    f"kyc-events: group {args.group!r} exists and keeps its position; the "
+                    "start given applies to a new group only",
+                    file=sys.stderr,
+                )
+            consumer.run(lambda item: printer(item.event, item.stream_id))
+        elif args.from_id is not None or args.after_id is not None or since is not None:
+            for item in replay(
+                client,
+                args.stream,
+                from_id=args.from_id,
+                after_id=args.after_id,
+                since=since,
+                follow=not args.no_follow,
+                count=args.count,
+                block_seconds=block,
+            ):
+                if item is not None:
+                    printer(item.event, item.stream_id)
+        else:
+            for event in iter_events(client, args.channel):
+                if event is not None:
+                    printer(event)
     except KeyboardInterrupt:
         return 0
+    except BrokenPipeError:
+        return 0
+    except redis.RedisError as exc:
+        print(
+            f"kyc-events: Redis at {args.redis_url}: {type(exc).__name__}: {exc}", file=sys.stderr
+        )
+        return 1
+    finally:
+        client.close()
     return 0
 
 

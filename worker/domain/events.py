@@ -1,8 +1,15 @@
-"""The domain event published for every status transition.
+"""The domain event published for every status transition, and where it is published.
 
 Events carry ids and statuses only: names, birth dates, document numbers and
 the provider's payload stay in the database. Subscribers dedupe on
-`event_id` and may order one verification's events by `verification_version`.
+`event_id` and order one verification's events by `verification_version`.
+
+Every event goes to two places in one atomic step (see `worker/services/relay.py`):
+the pub/sub channel (`DEFAULT_EVENTS_CHANNEL`: live only) and a Redis Stream
+(`DEFAULT_EVENTS_STREAM`: kept for a while, replayable, read by consumer groups).
+A stream entry has the fields named `STREAM_FIELD_*` below; `event` holds the
+same JSON document the channel carries (schema `EVENT_SCHEMA_VERSION`).
+`worker/domain/cloudevents.py` turns that document into a CloudEvents 1.0 event.
 """
 
 from __future__ import annotations
@@ -14,6 +21,23 @@ from typing import Any
 
 EVENT_SCHEMA_VERSION = 1
 STATUS_CHANGED = "verification.status_changed"
+
+DEFAULT_EVENTS_CHANNEL = "kyc.verification.events"
+DEFAULT_EVENTS_STREAM = "kyc.verification.events.stream"
+
+# The fields of one stream entry (stream entry format 1).
+STREAM_FIELD_EVENT = "event"  # the event document, JSON (the channel's message, byte for byte)
+STREAM_FIELD_EVENT_ID = "event_id"
+STREAM_FIELD_VERIFICATION_ID = "verification_id"
+
+# What every event document has, whatever its schema version.
+REQUIRED_EVENT_FIELDS = (
+    "event_id",
+    "event_type",
+    "schema_version",
+    "verification_id",
+    "to_status",
+)
 
 
 @dataclass(frozen=True)
