@@ -43,6 +43,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, TextIO, cast
+from urllib.parse import urlsplit, urlunsplit
 
 import redis
 from redis.client import PubSub
@@ -335,6 +336,7 @@ class GroupConsumer:
         self._claim_cursor = "0-0"
         self._next_claim = 0.0
         self._group_ready = False
+        self._group_seen = False
 
     # ------------------------------------------------------------------ setup
 
@@ -343,17 +345,24 @@ class GroupConsumer:
 
         `start_id` is "$" (only events added from now on) or a stream id (the entries
         after it). Returns True if it created the group; an existing group keeps its
-        position.
+        position. A group this consumer saw before and finds gone again (Redis lost it)
+        is recreated at the stream's beginning: at least once, even then.
         """
+        # Once the group existed, it can only be missing again because Redis lost it (a
+        # restart without persistence, a flush): everything in the stream then is unseen.
+        start = "0" if self._group_seen else self.start_id
         try:
-            self.client.xgroup_create(self.stream, self.group, id=self.start_id, mkstream=True)
+            self.client.xgroup_create(self.stream, self.group, id=start, mkstream=True)
         except redis.ResponseError as exc:
             if "BUSYGROUP" not in str(exc):
                 raise
-            self._group_ready = True
-            return False
-        self._group_ready = True
-        return True
+            created = False
+        else:
+            created = True
+            if self._group_seen:
+                log.warning("consumer group %s on %s was gone; recreated", self.group, self.stream)
+        self._group_ready = self._group_seen = True
+        return created
 
     # ------------------------------------------------------------------ reading
 
@@ -370,8 +379,7 @@ class GroupConsumer:
             if "NOGROUP" not in str(exc):
                 raise
             # The stream or the group was deleted under us: start again from its beginning.
-            log.warning("consumer group %s on %s vanished; recreating it", self.group, self.stream)
-            self.client.xgroup_create(self.stream, self.group, id="0", mkstream=True)
+            self.ensure_group()
             self._own_pending_from = "0-0"
             self._claim_cursor = "0-0"
             return 0
@@ -384,7 +392,7 @@ class GroupConsumer:
         max_events: int | None = None,
         retry_seconds: float = 1.0,
     ) -> int:
-        """Handle events until `stop` is set or `max_events` were handled.
+        """Handle events until `stop` is set or at least `max_events` were handled.
 
         Redis connection errors are waited out (every `retry_seconds`, up to 30 s apart);
         exceptions from the handler propagate (that entry stays pending). Returns how
@@ -642,6 +650,15 @@ class _Printer:
         self.out.flush()  # before the ack: a line that never got out is delivered again
 
 
+def _without_password(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.hostname or ""
+    netloc = f"{parts.username or ''}:***@{host}" + (f":{parts.port}" if parts.port else "")
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
 def main(argv: list[str] | None = None, out: TextIO | None = None) -> int:
     settings = Settings.from_env()
     parser = _build_parser(settings)
@@ -697,9 +714,8 @@ def main(argv: list[str] | None = None, out: TextIO | None = None) -> int:
     except BrokenPipeError:
         return 0
     except redis.RedisError as exc:
-        print(
-            f"kyc-events: Redis at {args.redis_url}: {type(exc).__name__}: {exc}", file=sys.stderr
-        )
+        where = _without_password(args.redis_url)
+        print(f"kyc-events: Redis at {where}: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 1
     finally:
         client.close()

@@ -176,6 +176,9 @@ def test_cli_says_when_redis_is_unreachable(capsys):
     code = main(["--redis-url", "redis://127.0.0.1:1/0", "--from-id", "0", "--no-follow"])
     assert code == 1
     assert "Redis at redis://127.0.0.1:1/0" in capsys.readouterr().err
+    assert main(["--redis-url", "redis://app:s3cret@127.0.0.1:1/0", "--from-id", "0"]) == 1
+    err = capsys.readouterr().err
+    assert "redis://app:***@127.0.0.1:1/0" in err and "s3cret" not in err
 
 
 def test_cli_group_start_applies_to_a_new_group_only(sqlite_db, redis_url, capsys):
