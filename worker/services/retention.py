@@ -24,7 +24,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import structlog
-from sqlalchemy import ColumnElement, delete, func, literal, select, type_coerce, update
+from sqlalchemy import ColumnElement, and_, delete, func, literal, or_, select, type_coerce, update
 from sqlalchemy.dialects.postgresql import JSONB
 
 from models import OutboxEvent, Verification, utcnow
@@ -137,7 +137,7 @@ class Retention:
             return 0, False
         cutoff = self.clock() - timedelta(seconds=self.payload_max_age_seconds)
         total = 0
-        after_id = 0
+        after: tuple[datetime, int] | None = None
         for batch in range(self.max_batches):
             if not self._go_on(deadline, pause=batch > 0):
                 return total, True
@@ -148,28 +148,33 @@ class Retention:
                     Verification.finished_at < cutoff,
                     _has_response(dialect),
                 )
-                # Keyset over the primary key: each batch starts where the last stopped.
-                ids = list(
-                    session.scalars(
-                        select(Verification.id)
-                        .where(Verification.id > after_id, *terminal_long_ago)
-                        .order_by(Verification.id)
-                        .limit(self.batch_size)
+                # Oldest first, each batch after the last one's (finished_at, id): reads an
+                # index on finished_at (best: partial, rows still holding a response).
+                query = select(Verification.finished_at, Verification.id).where(*terminal_long_ago)
+                if after is not None:
+                    query = query.where(
+                        or_(
+                            Verification.finished_at > after[0],
+                            and_(Verification.finished_at == after[0], Verification.id > after[1]),
+                        )
                     )
-                )
-                if ids:
+                keys = session.execute(
+                    query.order_by(Verification.finished_at, Verification.id).limit(self.batch_size)
+                ).all()
+                if keys:
                     # The conditions again, in the UPDATE: a verification re-opened since
                     # (finished_at reset) keeps its answer. `version` is not bumped: this
                     # is not a change a poller could conflict with.
                     session.execute(
                         update(Verification)
-                        .where(Verification.id.in_(ids), *terminal_long_ago)
+                        .where(Verification.id.in_([key.id for key in keys]), *terminal_long_ago)
                         .values(result=_without_response(dialect))
                         .execution_options(synchronize_session=False)
                     )
-                    after_id = ids[-1]
-            total += len(ids)
-            if len(ids) < self.batch_size:
+                    last = keys[-1]
+                    after = (last.finished_at, last.id)
+            total += len(keys)
+            if len(keys) < self.batch_size:
                 return total, False
         return total, True
 
