@@ -55,6 +55,7 @@ from worker.domain.events import (
     EVENT_SCHEMA_VERSION,
     REQUIRED_EVENT_FIELDS,
     STREAM_FIELD_EVENT,
+    stream_for_channel,
 )
 
 log = logging.getLogger(__name__)
@@ -542,8 +543,9 @@ def _build_parser(settings: Settings) -> argparse.ArgumentParser:
     parser.add_argument("--channel", default=settings.events_channel, help="pub/sub channel")
     parser.add_argument(
         "--stream",
-        default=os.environ.get("KYC_EVENTS_STREAM") or DEFAULT_EVENTS_STREAM,
-        help="the events stream (KYC_EVENTS_STREAM; default %(default)s)",
+        default=os.environ.get("KYC_EVENTS_STREAM") or None,
+        help="the events stream (KYC_EVENTS_STREAM; default: <channel>.stream, "
+        f"{DEFAULT_EVENTS_STREAM} for the default channel)",
     )
     parser.add_argument("--group", metavar="NAME", help="read through this consumer group")
     parser.add_argument(
@@ -664,6 +666,7 @@ def main(argv: list[str] | None = None, out: TextIO | None = None) -> int:
     parser = _build_parser(settings)
     args = parser.parse_args(argv)
     since = _check_args(parser, args)
+    args.stream = args.stream or stream_for_channel(args.channel)
     printer = _Printer(args, out or sys.stdout)
     block = float(args.block)
     client = redis.Redis.from_url(

@@ -4,6 +4,7 @@ import json
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
+import redis
 
 from worker.domain.cloudevents import (
     ATTRIBUTES,
@@ -12,7 +13,8 @@ from worker.domain.cloudevents import (
     from_cloudevent,
     to_cloudevent,
 )
-from worker.domain.events import StatusChange, build_status_event
+from worker.domain.events import DEFAULT_EVENTS_STREAM, StatusChange, build_status_event
+from worker.services.relay import OutboxRelay
 from worker.subscriber import check_stream_id, id_before, parse_entry, parse_event, stream_id_at
 
 
@@ -113,3 +115,15 @@ def test_parse_entry_reads_bytes_or_text_fields():
     assert parse_entry({b"event": b"not json"}) is None
     assert parse_entry({b"other": b"1"}) is None
     assert parse_event(json.dumps(event(schema_version=99))) is None
+
+
+def test_the_stream_goes_with_the_channel_unless_configured():
+    client = redis.Redis()  # never connected: registering a script sends nothing
+    assert OutboxRelay(None, client, "kyc.verification.events", dedupe_ttl=1).stream == (
+        DEFAULT_EVENTS_STREAM
+    )
+    assert DEFAULT_EVENTS_STREAM == "kyc.verification.events.stream"
+    assert OutboxRelay(None, client, "acme.events", dedupe_ttl=1).stream == "acme.events.stream"
+    assert OutboxRelay(None, client, "acme.events", dedupe_ttl=1, stream="s").stream == "s"
+    with pytest.raises(ValueError, match="negative"):
+        OutboxRelay(None, client, "c", dedupe_ttl=1, stream_maxlen=-1)

@@ -23,7 +23,14 @@ EVENT_SCHEMA_VERSION = 1
 STATUS_CHANGED = "verification.status_changed"
 
 DEFAULT_EVENTS_CHANNEL = "kyc.verification.events"
-DEFAULT_EVENTS_STREAM = "kyc.verification.events.stream"
+
+
+def stream_for_channel(channel: str) -> str:
+    """The stream that goes with a channel when none is configured: `<channel>.stream`."""
+    return f"{channel}.stream"
+
+
+DEFAULT_EVENTS_STREAM = stream_for_channel(DEFAULT_EVENTS_CHANNEL)
 
 # The fields of one stream entry (stream entry format 1).
 STREAM_FIELD_EVENT = "event"  # the event document, JSON (the channel's message, byte for byte)

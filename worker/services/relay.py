@@ -34,10 +34,10 @@ from sqlalchemy.orm import Session
 from models import OutboxEvent, utcnow
 from models.db import Database
 from worker.domain.events import (
-    DEFAULT_EVENTS_STREAM,
     STREAM_FIELD_EVENT,
     STREAM_FIELD_EVENT_ID,
     STREAM_FIELD_VERIFICATION_ID,
+    stream_for_channel,
 )
 
 log = structlog.get_logger(__name__)
@@ -147,7 +147,7 @@ class OutboxRelay:
         dedupe_ttl: int,
         batch_size: int = 500,
         clock: Callable[[], datetime] = utcnow,
-        stream: str = DEFAULT_EVENTS_STREAM,
+        stream: str | None = None,
         stream_maxlen: int = DEFAULT_STREAM_MAXLEN,
         stream_max_age_seconds: float = DEFAULT_STREAM_MAX_AGE_SECONDS,
         lock_timeout_seconds: float = DEFAULT_LOCK_TIMEOUT_SECONDS,
@@ -160,7 +160,8 @@ class OutboxRelay:
         self.dedupe_ttl = dedupe_ttl
         self.batch_size = batch_size
         self.clock = clock
-        self.stream = stream
+        # Default: `<channel>.stream` (kyc.verification.events.stream for the default channel).
+        self.stream = stream or stream_for_channel(channel)
         self.stream_maxlen = stream_maxlen
         self.stream_max_age_seconds = stream_max_age_seconds
         self.lock_timeout_seconds = lock_timeout_seconds
