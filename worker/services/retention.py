@@ -24,7 +24,18 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import structlog
-from sqlalchemy import ColumnElement, and_, delete, func, literal, or_, select, type_coerce, update
+from sqlalchemy import (
+    ColumnElement,
+    and_,
+    delete,
+    func,
+    literal,
+    literal_column,
+    or_,
+    select,
+    type_coerce,
+    update,
+)
 from sqlalchemy.dialects.postgresql import JSONB
 
 from models import OutboxEvent, Verification, utcnow
@@ -39,6 +50,14 @@ DEFAULT_MAX_BATCHES = 1000
 DEFAULT_PAUSE_SECONDS = 0.02
 
 RESPONSE_KEY = "response"
+
+# The rows still holding a provider answer: the predicate of an (optional) partial index
+# on verifications (finished_at, id) that makes the payload cleanup read only due rows.
+# SQLite (JSON1): json_type is SQL NULL exactly when the key is absent.
+RESPONSE_INDEX_WHERE = {
+    "postgresql": "verifications.result ? 'response'",
+    "sqlite": "json_type(verifications.result, '$.response') IS NOT NULL",
+}
 
 
 @dataclass(frozen=True)
@@ -186,12 +205,12 @@ class Retention:
 
 
 def _has_response(dialect: str) -> ColumnElement[bool]:
-    """`result` has a `response` key (whatever its value, JSON null included)."""
-    if dialect == "postgresql":
-        has_key: ColumnElement[bool] = type_coerce(Verification.result, JSONB).has_key(RESPONSE_KEY)
-        return has_key
-    # SQLite (JSON1): json_type is SQL NULL exactly when the key is absent.
-    return func.json_type(Verification.result, f"$.{RESPONSE_KEY}").is_not(None)
+    """`result` has a `response` key (whatever its value, JSON null included).
+
+    Literal SQL, no bound parameter, so the database can match it against the predicate
+    of a partial index (see RESPONSE_INDEX_WHERE).
+    """
+    return literal_column(RESPONSE_INDEX_WHERE[dialect if dialect == "postgresql" else "sqlite"])
 
 
 def _without_response(dialect: str) -> ColumnElement[Any]:
