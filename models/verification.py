@@ -59,6 +59,10 @@ class Verification(Base):
     created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
     last_polled_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    # When the current status began (the schedule polls by time in status).
+    status_since: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    # Where the maximum age counts from: tracking, or an operator's re-opening.
+    polling_since: Mapped[datetime | None] = mapped_column(UtcDateTime())
     finished_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
 
     def __repr__(self) -> str:

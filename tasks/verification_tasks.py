@@ -9,6 +9,8 @@
 - kyc.poll_batch: polls a batch concurrently and writes it at once (poll queue);
   relays its events right after commit.
 - kyc.poll_verification: one verification, through the same engine.
+- kyc.poll_now: an app heard something (a provider webhook): poll that verification
+  within seconds; nudges within a few seconds collapse into one poll.
 - kyc.relay_outbox: beat (control queue): the safety net for the event relay.
 """
 
@@ -23,7 +25,7 @@ from models import utcnow
 from worker.config import POLL_QUEUE
 from worker.domain.errors import StorageUnavailableError
 from worker.runtime import get_runtime
-from worker.services import tracking
+from worker.services import operations, tracking
 from worker.services.polling import BatchReport
 from worker.services.storage_errors import storage_errors
 
@@ -86,6 +88,39 @@ def poll_verification(verification_id: int) -> dict[str, Any]:
     return {
         "outcomes": dict(report.outcomes),
         "event_id": report.event_ids[0] if report.event_ids else None,
+    }
+
+
+@shared_task(name="kyc.poll_now", acks_late=True, ignore_result=False)
+def poll_now(provider: str, external_id: str) -> dict[str, Any]:
+    """Poll (provider, external_id) now: scheduled, collapsed, terminal or unknown."""
+    runtime = get_runtime()
+    with storage_errors():
+        nudge = operations.poll_now(
+            runtime.db,
+            runtime.redis,
+            provider,
+            external_id,
+            now=utcnow(),
+            lease_seconds=runtime.settings.claim_lease_seconds,
+        )
+    if nudge.outcome is operations.NudgeOutcome.SCHEDULED:
+        assert nudge.verification_id is not None
+        poll_batch.apply_async(
+            ([nudge.verification_id],),
+            queue=POLL_QUEUE,
+            expires=runtime.settings.claim_lease_seconds,
+        )
+    log.info(
+        "poll_now",
+        provider=provider,
+        outcome=nudge.outcome.value,
+        verification_id=nudge.verification_id,
+    )
+    return {
+        "outcome": nudge.outcome.value,
+        "verification_id": nudge.verification_id,
+        "status": nudge.status,
     }
 
 

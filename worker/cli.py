@@ -50,8 +50,10 @@ def providers(as_json: bool) -> None:
             record["configured"] = status.provider in configured
             click.echo(json.dumps(record, sort_keys=True, default=str))
         return
-    click.echo(f"{'provider':<10} {'configured':<10} {'circuit':<10} {'open for':>9} "
-               f"{'faults':>6} {'ok':>6} {'paused':>7} {'rate/s':>7} {'burst':>6}")
+    click.echo(
+        f"{'provider':<10} {'configured':<10} {'circuit':<10} {'open for':>9} "
+        f"{'faults':>6} {'ok':>6} {'paused':>7} {'rate/s':>7} {'burst':>6}"
+    )
     for s in statuses:
         rate = f"{s.rate.per_second:g}" if s.rate.per_second > 0 else "-"
         click.echo(

@@ -7,6 +7,7 @@ connections, event loop and HTTP pool.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 from dataclasses import dataclass, field
@@ -65,8 +66,12 @@ class Runtime:
         return EventLoopThread()
 
     @cached_property
+    def transport(self) -> AiohttpTransport:
+        return AiohttpTransport(self.settings.limits)
+
+    @cached_property
     def engine(self) -> PollEngine:
-        transport = AiohttpTransport(self.settings.limits)
+        transport = self.transport
         deadline = self.settings.limits.deadline + 30.0
         return PollEngine(
             self.store,
@@ -101,6 +106,20 @@ class Runtime:
             batch_size=self.settings.relay_batch_size,
         )
 
+    def close(self) -> None:
+        """Release what was built: HTTP pool, event loop, database pool, Redis connections."""
+        built = self.__dict__
+        if "transport" in built and "io_loop" in built:
+            # Best effort: the process is going away.
+            with contextlib.suppress(Exception):
+                self.io_loop.run(self.transport.close(), timeout=5)
+        if "io_loop" in built:
+            self.io_loop.stop()
+        if "db" in built:
+            self.db.dispose()
+        if "redis" in built:
+            self.redis.close()
+
 
 _lock = threading.Lock()
 _runtime: Runtime | None = None
@@ -116,7 +135,9 @@ def get_runtime() -> Runtime:
 
 
 def reset_runtime() -> None:
-    """Forget the cached runtime (tests change the environment between cases)."""
+    """Close and forget the cached runtime (tests change the environment between cases)."""
     global _runtime
     with _lock:
+        if _runtime is not None and _runtime.pid == os.getpid():
+            _runtime.close()
         _runtime = None

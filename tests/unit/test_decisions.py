@@ -15,6 +15,7 @@ from worker.domain.decisions import (
     PollPolicy,
     StoredVerification,
     decide,
+    reopened,
     storable,
 )
 from worker.domain.errors import (
@@ -184,3 +185,32 @@ def test_cleaning_keeps_order_and_structure_of_nested_values():
     value = {"a": ["x\x00", {"b": ["\x00y", 1, None, True]}], "c": 2.5}
     result = storable({"response": value, "summary": {}}, PollPolicy())
     assert result["response"] == {"a": ["x", {"b": ["y", 1, None, True]}], "c": 2.5}
+
+
+def test_a_failed_verification_is_reopened_with_its_own_event_and_a_fresh_age():
+    old = stored(
+        S.FAILED,
+        created_at=NOW - timedelta(days=40),
+        permanent_error_count=3,
+        error_count=3,
+    )
+    decision = reopened(old, S.IN_REVIEW, NOW, POLICY)
+    assert decision.transition.reason is TransitionReason.OPERATOR_RETRY
+    assert (decision.event["from_status"], decision.event["to_status"]) == ("failed", "in_review")
+    update = decision.update
+    assert (update.next_poll_at, update.polling_since, update.status_since) == (NOW, NOW, NOW)
+    assert update.permanent_error_count == 0 and update.finished_at is None
+    # The age counts from the re-opening: the next poll is a poll, not a timeout.
+    again = stored(S.IN_REVIEW, created_at=old.created_at, polling_since=NOW, version=4)
+    assert run(again, answer(S.IN_REVIEW)).outcome is Outcome.UNCHANGED
+
+
+@pytest.mark.parametrize(("status", "to"), [(S.APPROVED, S.PENDING), (S.FAILED, S.REJECTED)])
+def test_only_failed_or_timed_out_verifications_reopen_and_only_to_a_polled_status(status, to):
+    with pytest.raises(ValueError):
+        reopened(stored(status), to, NOW, POLICY)
+
+
+def test_a_change_marks_when_the_new_status_began():
+    assert run(stored(), answer(S.IN_REVIEW)).update.status_since == NOW
+    assert run(stored(), answer(S.PENDING)).update.status_since is None

@@ -142,3 +142,16 @@ def test_providers_are_governed_separately(server, clock):
     assert gov.admit("gu1", 1).granted == 1
     gov.reset("notus")
     assert gov.admit("notus", 1).granted == 1
+
+
+def test_an_operator_pause_stops_the_provider_until_resumed(server, clock):
+    first, second = governor(server, clock), governor(server, clock)
+    first.pause("notus")
+    admission = second.admit("notus", 10)
+    assert (admission.granted, admission.limited_by) == (0, "operator_paused")
+    assert second.claim_budget("notus", 2, 100) == 0
+    assert second.status("notus").paused_by_operator
+    assert second.admit("gu1", 1).granted == 1
+    first.resume("notus")
+    assert second.admit("notus", 10).granted == 10
+    assert not second.status("notus").paused_by_operator

@@ -33,6 +33,11 @@ class EventLoopThread:
         self.stop()
 
     def stop(self) -> None:
+        """Stop the loop, wait for its thread, and close it (idempotent)."""
+        if self._loop.is_closed():
+            return
         if self._loop.is_running():
             self._loop.call_soon_threadsafe(self._loop.stop)
-            self._thread.join(timeout=5)
+        self._thread.join(timeout=5)
+        if not self._thread.is_alive():
+            self._loop.close()

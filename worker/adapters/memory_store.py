@@ -58,6 +58,8 @@ class MemoryStore:
                     provider_status=None,
                     version=1,
                     created_at=now,
+                    status_since=now,
+                    polling_since=now,
                 ),
                 next_poll_at=None if status.is_terminal else now,
             )
@@ -85,6 +87,8 @@ class MemoryStore:
                     error_count=update.error_count,
                     permanent_error_count=update.permanent_error_count,
                     total_polls=update.total_polls,
+                    status_since=update.status_since or row.stored.status_since,
+                    polling_since=update.polling_since or row.stored.polling_since,
                 )
                 row.next_poll_at = update.next_poll_at
                 row.last_error = update.last_error

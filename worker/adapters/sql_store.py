@@ -53,6 +53,8 @@ class SqlStore:
                     Verification.error_count,
                     Verification.permanent_error_count,
                     Verification.total_polls,
+                    Verification.status_since,
+                    Verification.polling_since,
                 ).where(Verification.id.in_(list(ids)))
             ).all()
         return [
@@ -69,6 +71,8 @@ class SqlStore:
                 error_count=row.error_count,
                 permanent_error_count=row.permanent_error_count,
                 total_polls=row.total_polls,
+                status_since=row.status_since,
+                polling_since=row.polling_since,
             )
             for row in rows
         ]
@@ -165,6 +169,9 @@ _COLUMNS = (
     "updated_at",
 )
 
+# Written only when the decision has a value; else the stored one stays.
+_KEPT_WHEN_NONE = ("last_polled_at", "status_since", "polling_since")
+
 # One statement for the whole batch: the decisions as parallel arrays, joined on
 # (id, version), so a row written since it was read matches nothing.
 _UPDATE_ALL_POSTGRES = """
@@ -182,6 +189,8 @@ UPDATE verifications AS v SET
     finished_at = d.finished_at,
     updated_at = d.updated_at,
     last_polled_at = COALESCE(d.last_polled_at, v.last_polled_at),
+    status_since = COALESCE(d.status_since, v.status_since),
+    polling_since = COALESCE(d.polling_since, v.polling_since),
     result = CASE WHEN d.result IS NULL THEN v.result ELSE d.result::jsonb END
 FROM unnest(
     %(id)s::bigint[], %(version)s::int[], %(status)s::varchar[],
@@ -189,10 +198,11 @@ FROM unnest(
     %(permanent_error_count)s::int[], %(total_polls)s::int[], %(last_error)s::text[],
     %(last_error_code)s::varchar[], %(next_poll_at)s::timestamptz[],
     %(finished_at)s::timestamptz[], %(updated_at)s::timestamptz[],
-    %(last_polled_at)s::timestamptz[], %(result)s::text[]
+    %(last_polled_at)s::timestamptz[], %(result)s::text[],
+    %(status_since)s::timestamptz[], %(polling_since)s::timestamptz[]
 ) AS d(id, version, status, provider_status, poll_attempts, error_count,
        permanent_error_count, total_polls, last_error, last_error_code, next_poll_at,
-       finished_at, updated_at, last_polled_at, result)
+       finished_at, updated_at, last_polled_at, result, status_since, polling_since)
 WHERE v.id = d.id AND v.version = d.version
 RETURNING v.id
 """
@@ -200,7 +210,8 @@ RETURNING v.id
 
 def _update_all_postgres(connection: Connection, decisions: Sequence[Decision]) -> set[int]:
     columns: dict[str, list[Any]] = {name: [] for name in ("id", "version", *_COLUMNS)}
-    columns["last_polled_at"] = []
+    for kept in _KEPT_WHEN_NONE:
+        columns[kept] = []
     columns["result"] = []
     for decision in decisions:
         update_ = decision.update
@@ -209,7 +220,8 @@ def _update_all_postgres(connection: Connection, decisions: Sequence[Decision]) 
         for name in _COLUMNS:
             value = getattr(update_, name)
             columns[name].append(str(value) if isinstance(value, StrEnum) else value)
-        columns["last_polled_at"].append(update_.last_polled_at)
+        for kept in _KEPT_WHEN_NONE:
+            columns[kept].append(getattr(update_, kept))
         columns["result"].append(
             None if update_.result is None else json.dumps(update_.result, separators=(",", ":"))
         )
@@ -223,7 +235,10 @@ _UPDATE_ONE = (
     .where(_table.c.id == bindparam("b_id"), _table.c.version == bindparam("b_version"))
     .values(
         version=bindparam("b_new_version"),
-        last_polled_at=func.coalesce(bindparam("b_last_polled_at"), _table.c.last_polled_at),
+        **{
+            name: func.coalesce(bindparam(f"b_{name}", type_=_table.c[name].type), _table.c[name])
+            for name in _KEPT_WHEN_NONE
+        },
         # none_as_null: a decision without an answer binds SQL NULL (kept), not JSON null.
         result=func.coalesce(bindparam("b_result", type_=JSON(none_as_null=True)), _table.c.result),
         **{name: bindparam(f"b_{name}", type_=_table.c[name].type) for name in _COLUMNS},
@@ -241,8 +256,8 @@ def _update_row_by_row(connection: Connection, decisions: Sequence[Decision]) ->
             b_id=decision.stored.id,
             b_version=decision.stored.version,
             b_new_version=decision.stored.version + 1,
-            b_last_polled_at=update_.last_polled_at,
             b_result=update_.result,
+            **{f"b_{name}": getattr(update_, name) for name in _KEPT_WHEN_NONE},
         )
         if connection.execute(_UPDATE_ONE, params).rowcount == 1:
             matched.add(decision.stored.id)
@@ -300,6 +315,8 @@ def insert_verification_if_absent(
             verification_type=verification_type,
             status=VerificationStatus.PENDING,
             next_poll_at=now,
+            status_since=now,
+            polling_since=now,
             poll_attempts=0,
             error_count=0,
             permanent_error_count=0,

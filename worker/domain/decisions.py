@@ -25,6 +25,7 @@ from __future__ import annotations
 import json
 import random
 from dataclasses import dataclass, field
+from dataclasses import replace as dataclass_replace
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
@@ -75,6 +76,18 @@ class StoredVerification:
     error_count: int = 0
     permanent_error_count: int = 0
     total_polls: int = 0
+    # When the current status began, and where the maximum age counts from
+    # (None on rows written before these existed: created_at stands in).
+    status_since: datetime | None = None
+    polling_since: datetime | None = None
+
+    @property
+    def age_from(self) -> datetime:
+        return self.polling_since or self.created_at
+
+    @property
+    def in_status_since(self) -> datetime:
+        return self.status_since or self.created_at
 
 
 @dataclass(frozen=True)
@@ -114,6 +127,9 @@ class RowUpdate:
     updated_at: datetime
     # The provider's answer and our summary; None keeps what is stored.
     result: dict[str, Any] | None = field(default=None, repr=False)
+    # Set on a status change (and a re-opening); None keeps what is stored.
+    status_since: datetime | None = None
+    polling_since: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -161,7 +177,7 @@ def decide(
 
 
 def is_too_old(stored: StoredVerification, now: datetime, policy: PollPolicy) -> bool:
-    return (now - stored.created_at).total_seconds() >= policy.max_age_seconds
+    return (now - stored.age_from).total_seconds() >= policy.max_age_seconds
 
 
 def timed_out(stored: StoredVerification, now: datetime, policy: PollPolicy) -> Decision:
@@ -319,6 +335,8 @@ def _transition(
         finished_at=now if terminal else None,
         updated_at=now,
         result=result,
+        status_since=now,
+        polling_since=now if reason is TransitionReason.OPERATOR_RETRY else None,
     )
     record = TransitionRecord(
         version=version,
@@ -355,6 +373,40 @@ def _transition(
         follow_up_external_id=follow_up,
         error=error,
     )
+
+
+REOPENABLE = frozenset({VerificationStatus.FAILED, VerificationStatus.TIMED_OUT})
+
+
+def reopened(
+    stored: StoredVerification,
+    to_status: VerificationStatus,
+    now: datetime,
+    policy: PollPolicy,
+) -> Decision:
+    """An operator re-opens a `failed` or `timed_out` verification: polled again from now on.
+
+    Its own transition and event (reason operator_retry), counters reset, and a
+    fresh maximum age. `to_status` is where it goes back to (the status before
+    it ended, or `pending`); ValueError for anything else.
+    """
+    if stored.status not in REOPENABLE:
+        raise ValueError(
+            f"only failed or timed_out verifications can be re-opened, not {stored.status}"
+        )
+    if to_status.is_terminal:
+        raise ValueError(f"a re-opened verification must be polled, not {to_status}")
+    decision = _transition(
+        stored,
+        now,
+        to_status=to_status,
+        provider_status=stored.provider_status,
+        reason=TransitionReason.OPERATOR_RETRY,
+        polled=False,
+        policy=policy,
+        rng=random.Random(0),
+    )
+    return dataclass_replace(decision, update=dataclass_replace(decision.update, next_poll_at=now))
 
 
 def usable_related_id(related_id: str | None) -> str | None:

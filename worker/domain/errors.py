@@ -41,6 +41,7 @@ class ErrorCode(StrEnum):
     UNKNOWN_STATUS = "unknown_status"
     PROVIDER_NOT_CONFIGURED = "provider_not_configured"
     CIRCUIT_OPEN = "circuit_open"
+    PROVIDER_PAUSED = "provider_paused"
     INTERNAL_ERROR = "internal_error"
     # Permanent: bounded by KYC_MAX_PERMANENT_ERRORS, then the verification is `failed`.
     NOT_FOUND = "not_found"
@@ -73,6 +74,7 @@ TRANSIENT_CODES = frozenset(
         ErrorCode.UNKNOWN_STATUS,
         ErrorCode.PROVIDER_NOT_CONFIGURED,
         ErrorCode.CIRCUIT_OPEN,
+        ErrorCode.PROVIDER_PAUSED,
         ErrorCode.INTERNAL_ERROR,
     }
 )
@@ -103,6 +105,7 @@ class TransitionReason(StrEnum):
     PROVIDER = "provider"  # the provider said so
     PROVIDER_ERROR = "provider_error"  # ended `failed` after repeated permanent errors
     TIMED_OUT = "timed_out"  # the maximum age was reached
+    OPERATOR_RETRY = "operator_retry"  # an operator re-opened a failed or timed-out one
 
 
 class KycPollerError(Exception):

@@ -75,14 +75,19 @@ class ProviderStatus:
     window_successes: int
     paused_for_seconds: float
     rate: RateLimit
+    # An operator paused it (`kyc-poller pause`): nothing is claimed or called until resumed.
+    paused_by_operator: bool = False
 
 
-# KEYS: breaker hash, GCRA tat key, pause key.
+# KEYS: breaker hash, GCRA tat key, pause key, operator pause key.
 # ARGV: now ms, wanted, emission interval ms (0: no limit), tolerance ms, probes, probe timeout ms.
 # Returns {granted, wait ms, state, changed state or "", limited by}.
 _ADMIT = """
 local now = tonumber(ARGV[1])
 local n = tonumber(ARGV[2])
+if redis.call('EXISTS', KEYS[4]) == 1 then
+  return {0, 10000, redis.call('HGET', KEYS[1], 'state') or 'closed', '', 'operator_paused'}
+end
 local state = redis.call('HGET', KEYS[1], 'state') or 'closed'
 local changed = ''
 if state == 'open' then
@@ -197,6 +202,9 @@ class ProviderGovernor:
         base = f"{self.prefix}{provider}:"
         return base + "breaker", base + "tat", base + "pause"
 
+    def _operator_key(self, provider: str) -> str:
+        return f"{self.prefix}{provider}:operator-pause"
+
     def _now_ms(self) -> int:
         return int(self.clock() * 1000)
 
@@ -209,7 +217,7 @@ class ProviderGovernor:
         rate = self.rate(provider)
         interval = 1000.0 / rate.per_second if rate.per_second > 0 else 0.0
         granted, wait_ms, state, changed, limited = self._admit(
-            keys=[breaker_key, tat_key, pause_key],
+            keys=[breaker_key, tat_key, pause_key, self._operator_key(provider)],
             args=[
                 self._now_ms(),
                 max(wanted, 0),
@@ -254,6 +262,7 @@ class ProviderGovernor:
         breaker_key, _tat_key, pause_key = self._keys(provider)
         fields = {_text(k): _text(v) for k, v in self.redis.hgetall(breaker_key).items()}
         paused_until = int(_text(self.redis.get(pause_key)) or 0)
+        by_operator = bool(self.redis.exists(self._operator_key(provider)))
         now = self._now_ms()
         state = CircuitState(fields.get("state") or CircuitState.CLOSED)
         open_until = int(fields.get("open_until") or 0)
@@ -265,6 +274,7 @@ class ProviderGovernor:
             window_successes=int(fields.get("ok") or 0),
             paused_for_seconds=max(paused_until - now, 0) / 1000,
             rate=self.rate(provider),
+            paused_by_operator=by_operator,
         )
 
     def claim_budget(self, provider: str, interval_seconds: float, ceiling: int) -> int:
@@ -274,7 +284,7 @@ class ProviderGovernor:
         due; else what its rate allows until the next sweep plus its burst.
         """
         status = self.status(provider)
-        if status.paused_for_seconds > 0:
+        if status.paused_by_operator or status.paused_for_seconds > 0:
             return 0
         if status.state is CircuitState.OPEN:
             return 0 if status.open_for_seconds > 0 else self.breaker.probes
@@ -288,6 +298,13 @@ class ProviderGovernor:
     def reset(self, provider: str) -> None:
         """Forget a provider's breaker, pause and rate state (an operator's decision)."""
         self.redis.delete(*self._keys(provider))
+
+    def pause(self, provider: str) -> None:
+        """Stop polling `provider` fleet-wide until `resume` (rows stay due, nothing counts)."""
+        self.redis.set(self._operator_key(provider), "1")
+
+    def resume(self, provider: str) -> None:
+        self.redis.delete(self._operator_key(provider))
 
 
 def _text(value: object) -> str:

@@ -21,11 +21,12 @@ from __future__ import annotations
 
 import asyncio
 import random
+import time
 from collections import defaultdict
 from collections.abc import Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import structlog
 
@@ -54,6 +55,38 @@ from worker.services.ports import VerificationStore
 log = structlog.get_logger(__name__)
 
 T = TypeVar("T")
+
+
+class PollObserver(Protocol):
+    """What the engine tells whoever watches it (metrics); every method must be cheap."""
+
+    def call_finished(self, provider: str, seconds: float, outcome: str) -> None:
+        """One provider call: `outcome` is "answered" or an ErrorCode value."""
+
+    def decision_applied(self, decision: Decision) -> None:
+        """A decision committed (its outcome, and for a transition its new status)."""
+
+    def polls_deferred(self, provider: str, limited_by: str, count: int) -> None:
+        """Rows not polled now: circuit_open | paused | rate_limited."""
+
+    def circuit_changed(self, provider: str, state: CircuitState) -> None:
+        """The provider's breaker changed state (seen by this worker)."""
+
+
+class NoObserver:
+    def call_finished(self, provider: str, seconds: float, outcome: str) -> None:
+        return None
+
+    def decision_applied(self, decision: Decision) -> None:
+        return None
+
+    def polls_deferred(self, provider: str, limited_by: str, count: int) -> None:
+        return None
+
+    def circuit_changed(self, provider: str, state: CircuitState) -> None:
+        return None
+
+
 Runner = Callable[[Coroutine[Any, Any, Any]], Any]
 
 
@@ -87,6 +120,7 @@ class PollEngine:
         clock: Callable[[], datetime],
         rng: random.Random | None = None,
         max_in_flight: int = 256,
+        observer: PollObserver | None = None,
     ) -> None:
         self.store = store
         self.adapters = adapters
@@ -97,6 +131,7 @@ class PollEngine:
         self.clock = clock
         self.rng = rng or random.SystemRandom()
         self.max_in_flight = max_in_flight
+        self.observer: PollObserver = observer or NoObserver()
 
     def poll_batch(self, ids: Sequence[int]) -> BatchReport:
         report = BatchReport()
@@ -144,6 +179,7 @@ class PollEngine:
             if decision.event is not None:
                 report.event_ids.append(decision.event["event_id"])
             _log_decision(decision)
+            self.observer.decision_applied(decision)
         if report.conflicts:
             log.info("polls_superseded", count=report.conflicts)
         return report
@@ -158,17 +194,20 @@ class PollEngine:
             return rows, []
         admission = self.governor.admit(provider, len(rows))
         if admission.changed_to is not None:
-            _log_circuit(provider, admission.changed_to)
+            self._circuit_changed(provider, admission.changed_to)
         if admission.granted >= len(rows):
             return rows, []
         until = now + timedelta(seconds=max(admission.wait_seconds, 0.5))
         if admission.limited_by == "rate_limited":
             reason = Deferred(until, ErrorCode.RATE_LIMITED, "not polled: fleet-wide rate limit")
+        elif admission.limited_by == "operator_paused":
+            reason = Deferred(until, ErrorCode.PROVIDER_PAUSED, "not polled: paused by an operator")
         elif admission.limited_by == "paused":
             reason = Deferred(until, ErrorCode.RATE_LIMITED, "not polled: provider asked to wait")
         else:
             reason = Deferred(until)
         rest = rows[admission.granted :]
+        self.observer.polls_deferred(provider, admission.limited_by, len(rest))
         log.info(
             "polls_deferred",
             provider=provider,
@@ -190,6 +229,18 @@ class PollEngine:
         return list(await asyncio.gather(*(one(row, adapter) for row, adapter in calls)))
 
     async def _fetch_one(
+        self, row: StoredVerification, adapter: ProviderAdapter[Any]
+    ) -> PollResult | ProviderError:
+        started = time.perf_counter()
+        outcome: PollResult | ProviderError = await self._call(row, adapter)
+        self.observer.call_finished(
+            row.provider,
+            time.perf_counter() - started,
+            "answered" if isinstance(outcome, PollResult) else outcome.code.value,
+        )
+        return outcome
+
+    async def _call(
         self, row: StoredVerification, adapter: ProviderAdapter[Any]
     ) -> PollResult | ProviderError:
         try:
@@ -241,7 +292,11 @@ class PollEngine:
             pause_seconds=max(pauses) if pauses else None,
         )
         if changed is not None:
-            _log_circuit(provider, changed)
+            self._circuit_changed(provider, changed)
+
+    def _circuit_changed(self, provider: str, state: CircuitState) -> None:
+        _log_circuit(provider, state)
+        self.observer.circuit_changed(provider, state)
 
 
 def _log_circuit(provider: str, state: CircuitState) -> None:

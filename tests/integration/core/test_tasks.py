@@ -30,7 +30,6 @@ def runtime_env(monkeypatch, sqlite_url, redis_url, fake_providers):
     monkeypatch.setitem(app.conf, "task_always_eager", True)
     reset_runtime()
     yield get_runtime()
-    get_runtime().db.dispose()
     reset_runtime()
 
 
