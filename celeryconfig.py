@@ -36,6 +36,8 @@ task_routes = {
     "kyc.relay_outbox": {"queue": CONTROL_QUEUE},
     "kyc.poll_batch": {"queue": POLL_QUEUE},
     "kyc.poll_verification": {"queue": POLL_QUEUE},
+    # On the poll workers: a long cleanup never holds up the sweep on the control worker.
+    "kyc.apply_retention": {"queue": POLL_QUEUE},
 }
 
 task_acks_late = True
@@ -60,5 +62,10 @@ beat_schedule = {
         "task": "kyc.relay_outbox",
         "schedule": _settings.relay_interval,
         "options": {"expires": max(_settings.relay_interval * 2, 1.0)},
+    },
+    "apply-retention": {
+        "task": "kyc.apply_retention",
+        "schedule": _settings.retention_interval,
+        "options": {"expires": max(_settings.retention_interval, 1.0)},
     },
 }

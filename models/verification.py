@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import Index, Integer, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from models.base import (
@@ -35,6 +35,14 @@ class Verification(Base):
     __table_args__ = (
         UniqueConstraint("provider", "external_id"),
         Index("ix_verifications_provider_next_poll_at", "provider", "next_poll_at"),
+        # Retention: rows that still keep a provider payload, oldest finished first.
+        Index(
+            "ix_verifications_response_kept",
+            "finished_at",
+            "id",
+            postgresql_where=text("result ? 'response'"),
+            sqlite_where=text("json_type(result, '$.response') IS NOT NULL"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)

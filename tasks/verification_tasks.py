@@ -12,12 +12,15 @@
 - kyc.poll_now: an app heard something (a provider webhook): poll that verification
   within seconds; nudges within a few seconds collapse into one poll.
 - kyc.relay_outbox: beat (control queue): the safety net for the event relay.
+- kyc.apply_retention: beat (poll queue): deletes old published outbox rows, removes
+  long-terminal verifications' provider payloads, trims the event stream.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+import redis
 import structlog
 from celery import Task, shared_task
 
@@ -150,6 +153,29 @@ def relay_outbox() -> int:
     with storage_errors():
         report = get_runtime().relay.relay_all()
     return report.published
+
+
+@shared_task(name="kyc.apply_retention", acks_late=True)
+def apply_retention() -> dict[str, Any]:
+    """Beat: old published outbox rows deleted, long-terminal payloads removed, stream trimmed.
+
+    Runs on the poll queue: a run may take up to KYC_RETENTION_TIME_BUDGET_SECONDS and must
+    not hold up the control worker's sweep; what is left is done by the next run.
+    """
+    runtime = get_runtime()
+    with storage_errors():
+        report = runtime.retention.run()
+    trimmed = 0
+    try:
+        trimmed = runtime.relay.trim_stream()
+    except redis.RedisError as exc:
+        log.warning("event_stream_trim_failed", error=f"{type(exc).__name__}: {exc}")
+    return {
+        "outbox_deleted": report.outbox_deleted,
+        "payloads_removed": report.payloads_removed,
+        "more_left": report.more_left,
+        "stream_entries_trimmed": trimmed,
+    }
 
 
 def _poll(verification_ids: list[int]) -> BatchReport:

@@ -18,6 +18,7 @@ from worker.adapters.transport import TransportLimits
 from worker.domain.backoff import BackoffSettings
 from worker.domain.decisions import ERROR_BACKOFF, PollPolicy
 from worker.domain.errors import ConfigurationError
+from worker.domain.events import stream_for_channel
 from worker.services.governor import BreakerSettings
 
 CONTROL_QUEUE = "kyc.control"
@@ -60,6 +61,21 @@ class Settings:
     # How long a published event id is remembered in Redis so a relay that
     # crashed between publishing and marking it published does not publish twice.
     event_dedupe_ttl: int = 7 * 24 * 3600
+    # The replayable copy of the channel (a Redis Stream); "" means `<events_channel>.stream`.
+    events_stream: str = ""
+    # Stream retention, whichever removes more; 0 turns a limit off. ~520 bytes per event.
+    events_stream_maxlen: int = 1_000_000
+    events_stream_max_age_seconds: float = 7 * 24 * 3600
+    # CloudEvents `source` (kyc-events --cloudevents, to_cloudevent).
+    events_source: str = "kyc-poller"
+    # PostgreSQL: how long a relay waits for another one's turn before leaving it the work.
+    relay_lock_timeout_seconds: float = 2.0
+    # Retention (beat: kyc.apply_retention); 0 turns a cleanup off.
+    outbox_retention_seconds: float = 7 * 24 * 3600
+    payload_retention_seconds: float = 30 * 24 * 3600
+    retention_interval: float = 600.0
+    retention_batch_size: int = 1000
+    retention_time_budget_seconds: float = 60.0
     policy: PollPolicy = field(default_factory=PollPolicy)
     limits: TransportLimits = field(default_factory=TransportLimits)
     breaker: BreakerSettings = field(default_factory=BreakerSettings)
@@ -80,6 +96,10 @@ class Settings:
     @property
     def effective_broker_url(self) -> str:
         return self.broker_url or self.redis_url
+
+    @property
+    def effective_events_stream(self) -> str:
+        return self.events_stream or stream_for_channel(self.events_channel)
 
     @property
     def effective_result_backend(self) -> str:
@@ -110,6 +130,30 @@ class Settings:
             result_backend=env.get("KYC_RESULT_BACKEND", ""),
             events_channel=env.get("KYC_EVENTS_CHANNEL") or cls.events_channel,
             event_dedupe_ttl=_get_int(env, "KYC_EVENT_DEDUPE_TTL", cls.event_dedupe_ttl),
+            events_stream=env.get("KYC_EVENTS_STREAM", ""),
+            events_stream_maxlen=_get_int(
+                env, "KYC_EVENTS_STREAM_MAXLEN", cls.events_stream_maxlen
+            ),
+            events_stream_max_age_seconds=_get_float(
+                env, "KYC_EVENTS_STREAM_MAX_AGE_SECONDS", cls.events_stream_max_age_seconds
+            ),
+            events_source=env.get("KYC_EVENTS_SOURCE") or cls.events_source,
+            relay_lock_timeout_seconds=_get_float(
+                env, "KYC_RELAY_LOCK_TIMEOUT_SECONDS", cls.relay_lock_timeout_seconds
+            ),
+            outbox_retention_seconds=_get_float(
+                env, "KYC_OUTBOX_RETENTION_SECONDS", cls.outbox_retention_seconds
+            ),
+            payload_retention_seconds=_get_float(
+                env, "KYC_PAYLOAD_RETENTION_SECONDS", cls.payload_retention_seconds
+            ),
+            retention_interval=_get_float(env, "KYC_RETENTION_INTERVAL", cls.retention_interval),
+            retention_batch_size=_get_int(
+                env, "KYC_RETENTION_BATCH_SIZE", cls.retention_batch_size, 1
+            ),
+            retention_time_budget_seconds=_get_float(
+                env, "KYC_RETENTION_TIME_BUDGET_SECONDS", cls.retention_time_budget_seconds
+            ),
             policy=_policy_from_env(env),
             limits=_limits_from_env(env),
             breaker=_breaker_from_env(env),

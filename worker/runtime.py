@@ -27,6 +27,7 @@ from worker.config import Settings
 from worker.services.governor import ProviderGovernor, RateLimit
 from worker.services.polling import PollEngine
 from worker.services.relay import OutboxRelay
+from worker.services.retention import Retention
 from worker.services.scheduling import Sweeper
 
 
@@ -104,6 +105,20 @@ class Runtime:
             self.settings.events_channel,
             dedupe_ttl=self.settings.event_dedupe_ttl,
             batch_size=self.settings.relay_batch_size,
+            stream=self.settings.effective_events_stream,
+            stream_maxlen=self.settings.events_stream_maxlen,
+            stream_max_age_seconds=self.settings.events_stream_max_age_seconds,
+            lock_timeout_seconds=self.settings.relay_lock_timeout_seconds,
+        )
+
+    @cached_property
+    def retention(self) -> Retention:
+        return Retention(
+            self.db,
+            outbox_max_age_seconds=self.settings.outbox_retention_seconds,
+            payload_max_age_seconds=self.settings.payload_retention_seconds,
+            batch_size=self.settings.retention_batch_size,
+            time_budget_seconds=self.settings.retention_time_budget_seconds,
         )
 
     def close(self) -> None:

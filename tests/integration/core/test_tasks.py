@@ -9,6 +9,7 @@ from sqlalchemy import select
 from models import Verification
 from tasks.app import app
 from tasks.verification_tasks import (
+    apply_retention,
     poll_verification,
     relay_outbox,
     schedule_due_polls,
@@ -70,3 +71,13 @@ def test_beat_tasks_poll_due_verifications_and_publish_their_events(runtime_env,
         received.append(json.loads(message["data"])["to_status"])
     assert received == ["in_review", "approved"]
     assert poll_verification.delay(vid).get()["outcomes"] == {}  # terminal: skipped
+
+
+def test_the_retention_task_runs_and_reports(runtime_env):
+    report = apply_retention.delay().get()
+    assert report == {
+        "outbox_deleted": 0,
+        "payloads_removed": 0,
+        "more_left": False,
+        "stream_entries_trimmed": 0,
+    }
