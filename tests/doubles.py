@@ -8,6 +8,7 @@ from collections.abc import Coroutine, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from worker.adapters.contract import ProviderRequest, ProviderResponse
 from worker.domain.errors import ProviderError
 from worker.domain.results import PollResult
 from worker.domain.statuses import VerificationStatus
@@ -68,9 +69,26 @@ class FakeClock:
         self.now += timedelta(seconds=seconds)
 
 
+class NoTransport:
+    """For engines whose adapters never send (scripted): any request is a test bug."""
+
+    async def send(self, provider: str, request: ProviderRequest) -> ProviderResponse:
+        raise AssertionError(f"unexpected request to {provider}")
+
+
+NO_TRANSPORT = NoTransport()
+
+
 def run_coroutine(coroutine: Coroutine[Any, Any, Any]) -> Any:
     """The engine's runner in tests: a fresh event loop per batch."""
     return asyncio.run(coroutine)
 
 
-__all__ = ["FakeClock", "ProviderError", "ScriptedAdapter", "result", "run_coroutine"]
+__all__ = [
+    "NO_TRANSPORT",
+    "FakeClock",
+    "ProviderError",
+    "ScriptedAdapter",
+    "result",
+    "run_coroutine",
+]

@@ -4,8 +4,7 @@ from datetime import UTC, datetime, timedelta
 from hypothesis import given
 from hypothesis import strategies as st
 
-from worker.config import BackoffSettings
-from worker.domain.backoff import backoff_ceiling, backoff_delay, next_poll_time
+from worker.domain.backoff import BackoffSettings, backoff_ceiling, backoff_delay, next_poll_time
 
 settings_strategy = st.builds(
     lambda floor, base, extra: BackoffSettings(base=base, cap=floor + base + extra, floor=floor),

@@ -1,6 +1,7 @@
 import pytest
 
-from worker.domain.ids import MAX_EXTERNAL_ID_LENGTH, InvalidExternalIdError, validate_external_id
+from worker.domain.errors import InvalidExternalIdError
+from worker.domain.ids import MAX_EXTERNAL_ID_LENGTH, validate_external_id
 
 
 @pytest.mark.parametrize(

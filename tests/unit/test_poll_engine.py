@@ -7,7 +7,7 @@ import random
 import fakeredis
 import pytest
 
-from tests.doubles import FakeClock, ScriptedAdapter, result, run_coroutine
+from tests.doubles import NO_TRANSPORT, FakeClock, ScriptedAdapter, result, run_coroutine
 from worker.adapters.memory_store import MemoryStore
 from worker.domain.backoff import BackoffSettings
 from worker.domain.decisions import Outcome, PollPolicy
@@ -43,7 +43,7 @@ def engine(store, adapter, clock, governor=None, **kwargs) -> PollEngine:
     return PollEngine(
         store,
         {adapter.name: adapter},
-        transport=None,  # the scripted adapter never sends
+        transport=NO_TRANSPORT,  # the scripted adapter never sends
         policy=POLICY,
         runner=run_coroutine,
         governor=governor,

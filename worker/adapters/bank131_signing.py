@@ -200,7 +200,7 @@ class RsaSigner:
     def __repr__(self) -> str:
         return f"RsaSigner(<{self._key.key_size}-bit RSA private key>)"
 
-    def __reduce__(self) -> object:
+    def __reduce__(self) -> str | tuple[object, ...]:
         raise TypeError("RsaSigner holds a private key and is not picklable")
 
 
@@ -231,7 +231,7 @@ class HmacSigner:
     def __repr__(self) -> str:
         return "HmacSigner(<secret>)"
 
-    def __reduce__(self) -> object:
+    def __reduce__(self) -> str | tuple[object, ...]:
         raise TypeError("HmacSigner holds a secret and is not picklable")
 
 

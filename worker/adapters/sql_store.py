@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, Connection, bindparam, func, insert, select, update
+from sqlalchemy import JSON, Connection, Table, bindparam, func, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -230,6 +230,7 @@ def _update_all_postgres(connection: Connection, decisions: Sequence[Decision]) 
 
 
 _table = Verification.__table__
+assert isinstance(_table, Table)
 _UPDATE_ONE = (
     update(_table)
     .where(_table.c.id == bindparam("b_id"), _table.c.version == bindparam("b_version"))

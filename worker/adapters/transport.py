@@ -180,19 +180,19 @@ class BodyDecoder:
 
     def _drain(self, data: bytes, room: int) -> list[bytes]:
         """Decompress `data` in steps of at most room+1 bytes: the caller sees an overflow."""
+        decompressor = self._decompressor
+        assert decompressor is not None
         pieces: list[bytes] = []
         produced = 0
         try:
-            piece = self._decompressor.decompress(data, max(room, 0) + 1)
+            piece = decompressor.decompress(data, max(room, 0) + 1)
             while True:
                 produced += len(piece)
                 if piece:
                     pieces.append(piece)
-                if produced > room or not self._decompressor.unconsumed_tail:
+                if produced > room or not decompressor.unconsumed_tail:
                     return pieces
-                piece = self._decompressor.decompress(
-                    self._decompressor.unconsumed_tail, room - produced + 1
-                )
+                piece = decompressor.decompress(decompressor.unconsumed_tail, room - produced + 1)
         except zlib.error:
             raise self._undecodable() from None
 

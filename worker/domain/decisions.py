@@ -488,7 +488,7 @@ def _clean_value(value: Any) -> Any:
             else:
                 copy = item
             if isinstance(target, dict):
-                target[_clean_string(key)] = copy
+                target[_clean_string(str(key))] = copy
             else:
                 target.append(copy)
     return root

@@ -260,7 +260,8 @@ class ProviderGovernor:
 
     def status(self, provider: str) -> ProviderStatus:
         breaker_key, _tat_key, pause_key = self._keys(provider)
-        fields = {_text(k): _text(v) for k, v in self.redis.hgetall(breaker_key).items()}
+        raw: dict[object, object] = self.redis.hgetall(breaker_key)  # type: ignore[assignment]
+        fields = {_text(k): _text(v) for k, v in raw.items()}
         paused_until = int(_text(self.redis.get(pause_key)) or 0)
         by_operator = bool(self.redis.exists(self._operator_key(provider)))
         now = self._now_ms()

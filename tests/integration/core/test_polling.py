@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import select
 
 from models import OutboxEvent, Transition, Verification, utcnow
-from tests.doubles import FakeClock, ScriptedAdapter, result, run_coroutine
+from tests.doubles import NO_TRANSPORT, FakeClock, ScriptedAdapter, result, run_coroutine
 from worker.adapters.sql_store import SqlStore, insert_verification_if_absent
 from worker.domain.backoff import BackoffSettings
 from worker.domain.decisions import Outcome, PollPolicy
@@ -47,7 +47,7 @@ class Poller:
         self.engine = PollEngine(
             SqlStore(db),
             adapters,
-            transport=None,
+            transport=NO_TRANSPORT,
             policy=policy,
             runner=run_coroutine,
             clock=clock,

@@ -8,7 +8,7 @@ import redis
 from sqlalchemy import func, select, update
 
 from models import OutboxEvent
-from tests.doubles import FakeClock, ScriptedAdapter, result, run_coroutine
+from tests.doubles import NO_TRANSPORT, FakeClock, ScriptedAdapter, result, run_coroutine
 from tests.integration.events.support import add_events, stream_event_ids
 from worker.adapters.sql_store import SqlStore
 from worker.domain.decisions import PollPolicy
@@ -33,7 +33,7 @@ def make_events(db, count_verifications=2):
     engine = PollEngine(
         SqlStore(db),
         {"notus": adapter},
-        transport=None,
+        transport=NO_TRANSPORT,
         policy=PollPolicy(),
         runner=run_coroutine,
         clock=clock,
