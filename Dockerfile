@@ -10,12 +10,13 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 
 WORKDIR /app
 # Only the product's sources: the devkit never reaches this image.
-COPY pyproject.toml README.md alembic.ini celeryconfig.py ./
+COPY pyproject.toml constraints.txt README.md alembic.ini celeryconfig.py ./
 COPY worker ./worker
 COPY tasks ./tasks
 COPY models ./models
-# psycopg[binary] ships its own libpq, so the slim image needs no build tools.
-RUN pip install . && rm -rf build ./*.egg-info
+# psycopg[binary] ships its own libpq, so the slim image needs no build tools. The versions are
+# constraints.txt's, the ones CI tested (scripts/bootstrap installs the same).
+RUN pip install . --constraint constraints.txt && rm -rf build ./*.egg-info
 
 # Celery warns against running as root, and nothing here needs it. /app stays root-owned:
 # beat writes its schedule to /tmp (see docker-compose.yml).
@@ -27,7 +28,7 @@ CMD ["celery", "-A", "tasks.app", "worker", "--loglevel=INFO"]
 FROM runtime AS dev
 USER root
 COPY devkit ./devkit
-RUN pip install ./devkit && rm -rf devkit/build devkit/*.egg-info
+RUN pip install ./devkit --constraint constraints.txt && rm -rf devkit/build devkit/*.egg-info
 USER kyc
 
 # `docker build .` builds the product image.
