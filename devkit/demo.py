@@ -34,9 +34,11 @@ from worker.subscriber import BackgroundSubscriber
 
 # Short intervals so the demo finishes in well under a minute.
 DEMO_TUNING = {
-    "KYC_POLL_BASE_SECONDS": "0.5",
-    "KYC_POLL_MIN_SECONDS": "0.3",
-    "KYC_POLL_MAX_SECONDS": "3",
+    # Scripted sessions change every poll or two: poll every second in every status.
+    "KYC_POLL_SCHEDULE_PENDING": "0:1",
+    "KYC_POLL_SCHEDULE_IN_PROGRESS": "0:1",
+    "KYC_POLL_SCHEDULE_IN_REVIEW": "0:1",
+    "KYC_POLL_SCHEDULE_RETRY": "0:1",
     "KYC_ERROR_BASE_SECONDS": "0.5",
     "KYC_ERROR_MIN_SECONDS": "0.3",
     "KYC_ERROR_MAX_SECONDS": "3",

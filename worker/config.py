@@ -13,12 +13,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from worker.adapters.contract import ProviderSettings
-from worker.adapters.registry import provider_settings_from_env
+from worker.adapters.registry import PROVIDER_NAMES, provider_settings_from_env
 from worker.adapters.transport import TransportLimits
 from worker.domain.backoff import BackoffSettings
 from worker.domain.decisions import ERROR_BACKOFF, PollPolicy
 from worker.domain.errors import ConfigurationError
 from worker.domain.events import stream_for_channel
+from worker.domain.schedule import plan_from_env
 from worker.services.governor import BreakerSettings
 
 CONTROL_QUEUE = "kyc.control"
@@ -89,6 +90,12 @@ class Settings:
     # (the worker holding it died): the lease that makes crashes harmless.
     claim_lease_seconds: float = 120.0
     relay_batch_size: int = 500
+    # status: the status-aware schedule; adaptive: learned from transition history
+    # (falls back to status with too little history); backoff: legacy full jitter.
+    schedule_mode: str = "status"
+    # Adaptive mode: how often the learned schedule is rebuilt, from how far back.
+    adaptive_refresh_seconds: float = 600.0
+    adaptive_history_seconds: float = 14 * 24 * 3600.0
     log_format: str = "auto"  # auto | json | console
     log_level: str = "INFO"
     providers: Mapping[str, ProviderSettings] = field(default_factory=dict)
@@ -155,6 +162,13 @@ class Settings:
                 env, "KYC_RETENTION_TIME_BUDGET_SECONDS", cls.retention_time_budget_seconds
             ),
             policy=_policy_from_env(env),
+            schedule_mode=(env.get("KYC_POLL_SCHEDULE_MODE") or "status").lower(),
+            adaptive_refresh_seconds=_get_float(
+                env, "KYC_ADAPTIVE_REFRESH_SECONDS", cls.adaptive_refresh_seconds
+            ),
+            adaptive_history_seconds=_get_float(
+                env, "KYC_ADAPTIVE_HISTORY_SECONDS", cls.adaptive_history_seconds
+            ),
             limits=_limits_from_env(env),
             breaker=_breaker_from_env(env),
             schedule_interval=_get_float(env, "KYC_SCHEDULE_INTERVAL", cls.schedule_interval),
@@ -169,9 +183,23 @@ class Settings:
         )
 
 
+SCHEDULE_MODES = ("status", "adaptive", "backoff")
+
+
 def _policy_from_env(env: Mapping[str, str]) -> PollPolicy:
     default = PollPolicy()
+    mode = (env.get("KYC_POLL_SCHEDULE_MODE") or "status").lower()
+    if mode not in SCHEDULE_MODES:
+        raise ConfigurationError(
+            f"KYC_POLL_SCHEDULE_MODE must be one of {', '.join(SCHEDULE_MODES)}, got {mode!r}"
+        )
+    try:
+        schedules = {k: v for k, v in env.items() if k != "KYC_POLL_SCHEDULE_MODE"}
+        plan = plan_from_env(schedules, PROVIDER_NAMES)
+    except ValueError as exc:
+        raise ConfigurationError(str(exc)) from None
     return PollPolicy(
+        schedule=None if mode == "backoff" else plan,
         poll_backoff=BackoffSettings(
             base=_get_float(env, "KYC_POLL_BASE_SECONDS", default.poll_backoff.base),
             cap=_get_float(env, "KYC_POLL_MAX_SECONDS", default.poll_backoff.cap),

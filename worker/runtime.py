@@ -25,6 +25,7 @@ from worker.adapters.sql_store import SqlStore
 from worker.adapters.transport import AiohttpTransport
 from worker.config import Settings
 from worker.services.governor import ProviderGovernor, RateLimit
+from worker.services.learning import ScheduleLearner
 from worker.services.polling import PollEngine
 from worker.services.relay import OutboxRelay
 from worker.services.retention import Retention
@@ -83,6 +84,21 @@ class Runtime:
             governor=self.governor,
             clock=utcnow,
             max_in_flight=self.settings.limits.max_connections,
+            schedule_source=self.learner.plan if self.learner is not None else None,
+        )
+
+    @cached_property
+    def learner(self) -> ScheduleLearner | None:
+        """Adaptive mode only: the schedule learned from the transition history."""
+        static = self.settings.policy.schedule
+        if self.settings.schedule_mode != "adaptive" or static is None:
+            return None
+        return ScheduleLearner(
+            self.store,
+            static,
+            refresh_seconds=self.settings.adaptive_refresh_seconds,
+            history_seconds=self.settings.adaptive_history_seconds,
+            clock=utcnow,
         )
 
     @cached_property

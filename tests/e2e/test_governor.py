@@ -49,9 +49,6 @@ def test_two_workers_keep_one_fleet_wide_rate_limit(env, fake_providers, tmp_pat
         **env,
         "NOTUS_RATE_LIMIT": str(rate),
         "NOTUS_RATE_BURST": str(burst),
-        "KYC_POLL_MIN_SECONDS": "0.1",
-        "KYC_POLL_BASE_SECONDS": "0.1",
-        "KYC_POLL_MAX_SECONDS": "0.2",
     }
     run = uuid.uuid4().hex[:8]
     sessions = [f"rate-{run}-{n}" for n in range(40)]

@@ -60,14 +60,31 @@ def run(row: StoredVerification, observation, now: datetime = NOW):
     return decide(row, observation, now, POLICY, random.Random(1))
 
 
-def test_unchanged_answer_counts_the_poll_and_backs_off():
+def test_unchanged_answer_counts_the_poll_and_follows_the_status_schedule():
     decision = run(stored(poll_attempts=2, total_polls=9), answer(S.PENDING))
     assert decision.outcome is Outcome.UNCHANGED
     assert decision.transition is None and decision.event is None
     update = decision.update
     assert (update.poll_attempts, update.total_polls, update.error_count) == (3, 10, 0)
-    assert NOW + timedelta(seconds=1) <= update.next_poll_at <= NOW + timedelta(seconds=40)
+    # A user still completing the flow (5 min in pending): every minute, ±10 %.
+    assert NOW + timedelta(seconds=54) <= update.next_poll_at <= NOW + timedelta(seconds=66)
     assert update.result == {"response": {}, "summary": {}}
+
+
+def test_the_schedule_follows_time_in_status_and_status():
+    long_pending = stored(status_since=NOW - timedelta(hours=2))
+    later = run(long_pending, answer(S.PENDING)).update.next_poll_at
+    assert NOW + timedelta(seconds=270) <= later <= NOW + timedelta(seconds=330)
+    review = run(stored(S.IN_REVIEW, status_since=NOW - timedelta(minutes=10)), answer(S.IN_REVIEW))
+    assert (
+        NOW + timedelta(seconds=297) <= review.update.next_poll_at <= NOW + timedelta(seconds=363)
+    )
+
+
+def test_the_legacy_backoff_is_a_mode():
+    legacy = PollPolicy(schedule=None, poll_backoff=BackoffSettings(base=5.0, cap=300.0, floor=1.0))
+    decision = decide(stored(poll_attempts=2), answer(S.PENDING), NOW, legacy, random.Random(1))
+    assert NOW + timedelta(seconds=1) <= decision.update.next_poll_at <= NOW + timedelta(seconds=40)
 
 
 def test_a_change_is_one_transition_and_one_event_at_the_next_version():

@@ -77,3 +77,9 @@ def test_errors_share_one_root_and_classes_match_their_kind():
     assert not TransientProviderError(ErrorCode.UNKNOWN_STATUS, "x").permanent
     with pytest.raises(ValueError):
         ProviderError("no_such_code", "x")  # type: ignore[arg-type]
+
+
+def test_the_readme_shows_the_default_schedule_as_the_code_has_it():
+    from worker.domain.schedule import DEFAULT_PLAN, render_markdown_table
+
+    assert render_markdown_table(DEFAULT_PLAN).strip() in README

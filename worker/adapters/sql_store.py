@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 
 from models import OutboxEvent, Transition, Verification
 from models.db import Database
+from worker.domain.adaptive import DurationHistory
 from worker.domain.decisions import Decision, StoredVerification
 from worker.domain.statuses import VerificationStatus
 
@@ -107,6 +108,67 @@ class SqlStore:
                         now=decision.update.updated_at,
                     )
         return applied
+
+    # -- history -----------------------------------------------------------------------
+
+    def status_durations(
+        self, *, now: datetime, since: datetime, limit: int = 50_000
+    ) -> dict[tuple[str, VerificationStatus], DurationHistory]:
+        """How long verifications stayed in each status, per provider (adaptive schedules).
+
+        Completed: the most recent `limit` provider transitions since `since`, each
+        the time from entering its from-status (the previous transition, or tracking)
+        to leaving it. Still open: up to `limit` non-terminal rows, time in status so far.
+        """
+        previous = (
+            select(
+                Transition.verification_id,
+                Transition.from_status,
+                Transition.occurred_at,
+                Transition.reason,
+                func.lag(Transition.occurred_at)
+                .over(partition_by=Transition.verification_id, order_by=Transition.version)
+                .label("entered_at"),
+            )
+        ).subquery()
+        completed = (
+            select(
+                Verification.provider,
+                previous.c.from_status,
+                previous.c.occurred_at,
+                func.coalesce(previous.c.entered_at, Verification.created_at),
+            )
+            .join(Verification, Verification.id == previous.c.verification_id)
+            .where(previous.c.occurred_at >= since, previous.c.reason == "provider")
+            .order_by(previous.c.occurred_at.desc())
+            .limit(limit)
+        )
+        still_open = (
+            select(
+                Verification.provider,
+                Verification.status,
+                func.coalesce(Verification.status_since, Verification.created_at),
+            )
+            .where(Verification.next_poll_at.is_not(None))
+            .limit(limit)
+        )
+        done: dict[tuple[str, VerificationStatus], list[float]] = {}
+        open_: dict[tuple[str, VerificationStatus], list[float]] = {}
+        with self.db.session() as session:
+            for provider, status, left_at, entered_at in session.execute(completed):
+                key = (provider, VerificationStatus(status))
+                left, entered = _aware(left_at), _aware(entered_at)
+                done.setdefault(key, []).append(max((left - entered).total_seconds(), 0.0))
+            for provider, status, entered_at in session.execute(still_open):
+                key = (provider, VerificationStatus(status))
+                open_.setdefault(key, []).append(
+                    max((now - _aware(entered_at)).total_seconds(), 0.0)
+                )
+        return {
+            key: DurationHistory(done.get(key, []), open_.get(key, []))
+            for key in {*done, *open_}
+            if not key[1].is_terminal
+        }
 
     # -- claiming ----------------------------------------------------------------------
 
@@ -263,6 +325,11 @@ def _update_row_by_row(connection: Connection, decisions: Sequence[Decision]) ->
         if connection.execute(_UPDATE_ONE, params).rowcount == 1:
             matched.add(decision.stored.id)
     return matched
+
+
+def _aware(moment: datetime) -> datetime:
+    """Raw SQL on SQLite returns naive UTC datetimes (the column type is bypassed)."""
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 def _transition_row(decision: Decision) -> dict[str, Any]:

@@ -41,6 +41,7 @@ from worker.domain.errors import (
 from worker.domain.events import StatusChange, build_status_event
 from worker.domain.ids import validate_external_id
 from worker.domain.results import PollResult
+from worker.domain.schedule import DEFAULT_PLAN, SchedulePlan, next_poll_delay
 from worker.domain.statuses import VerificationStatus
 
 MAX_ERROR_TEXT = 500
@@ -50,8 +51,14 @@ ERROR_BACKOFF = BackoffSettings(base=10.0, cap=1800.0, floor=2.0)
 
 @dataclass(frozen=True)
 class PollPolicy:
-    """The settings the rules read."""
+    """The settings the rules read.
 
+    `schedule`: when to poll after an answered poll (status-aware, see
+    `worker.domain.schedule`); None selects the legacy full-jitter `poll_backoff`.
+    Failed polls always use `error_backoff`.
+    """
+
+    schedule: SchedulePlan | None = DEFAULT_PLAN
     poll_backoff: BackoffSettings = field(default_factory=BackoffSettings)
     error_backoff: BackoffSettings = field(default_factory=lambda: ERROR_BACKOFF)
     max_age_seconds: float = 30 * 24 * 3600.0
@@ -176,6 +183,22 @@ def decide(
     return _answered(stored, observation, now, policy, rng)
 
 
+def next_answered_poll(
+    provider: str,
+    status: VerificationStatus,
+    seconds_in_status: float,
+    attempt: int,
+    now: datetime,
+    policy: PollPolicy,
+    rng: random.Random,
+) -> datetime:
+    """When to poll after an answer: the status-aware schedule, or the legacy backoff."""
+    if policy.schedule is None:
+        return next_poll_time(now, attempt, policy.poll_backoff, rng)
+    delay = next_poll_delay(policy.schedule, provider, status, seconds_in_status, rng)
+    return now + timedelta(seconds=delay)
+
+
 def is_too_old(stored: StoredVerification, now: datetime, policy: PollPolicy) -> bool:
     return (now - stored.age_from).total_seconds() >= policy.max_age_seconds
 
@@ -215,7 +238,15 @@ def _answered(
             last_error=None,
             last_error_code=None,
             last_polled_at=now,
-            next_poll_at=next_poll_time(now, attempt, policy.poll_backoff, rng),
+            next_poll_at=next_answered_poll(
+                stored.provider,
+                stored.status,
+                (now - stored.in_status_since).total_seconds(),
+                attempt,
+                now,
+                policy,
+                rng,
+            ),
             finished_at=None,
             updated_at=now,
             result=stored_result,
@@ -319,7 +350,7 @@ def _transition(
     next_at = None
     if not terminal:
         assert rng is not None, "a non-terminal status is polled again: rng needed"
-        next_at = next_poll_time(now, 0, policy.poll_backoff, rng)
+        next_at = next_answered_poll(stored.provider, to_status, 0.0, 0, now, policy, rng)
     version = stored.version + 1
     update = RowUpdate(
         status=to_status,

@@ -20,6 +20,7 @@ nothing (its rows' claim lease runs out and they are claimed again).
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import random
 import time
 from collections import defaultdict
@@ -49,6 +50,7 @@ from worker.domain.errors import (
     TransientProviderError,
 )
 from worker.domain.results import PollResult
+from worker.domain.schedule import SchedulePlan
 from worker.services.governor import CircuitState, ProviderGovernor
 from worker.services.ports import VerificationStore
 
@@ -121,6 +123,7 @@ class PollEngine:
         rng: random.Random | None = None,
         max_in_flight: int = 256,
         observer: PollObserver | None = None,
+        schedule_source: Callable[[], SchedulePlan] | None = None,
     ) -> None:
         self.store = store
         self.adapters = adapters
@@ -132,8 +135,12 @@ class PollEngine:
         self.rng = rng or random.SystemRandom()
         self.max_in_flight = max_in_flight
         self.observer: PollObserver = observer or NoObserver()
+        # Adaptive mode: the plan is re-read per batch (the learner caches it).
+        self.schedule_source = schedule_source
 
     def poll_batch(self, ids: Sequence[int]) -> BatchReport:
+        if self.schedule_source is not None and self.policy.schedule is not None:
+            self.policy = dataclasses.replace(self.policy, schedule=self.schedule_source())
         report = BatchReport()
         rows = self.store.load(list(dict.fromkeys(ids)))
         report.skipped = len(ids) - len(rows)

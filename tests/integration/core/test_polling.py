@@ -22,7 +22,10 @@ from worker.domain.errors import PermanentProviderError, TransientProviderError
 from worker.domain.results import PollResult
 from worker.services.polling import PollEngine
 
+# The legacy full-jitter backoff: these rules pin its ranges (the status-aware schedule
+# is unit-tested in tests/unit/test_schedule.py and test_decisions.py).
 SETTINGS = PollPolicy(
+    schedule=None,
     poll_backoff=BackoffSettings(base=5.0, cap=300.0, floor=1.0),
     error_backoff=BackoffSettings(base=10.0, cap=600.0, floor=2.0),
     max_age_seconds=3600.0,
