@@ -1,9 +1,13 @@
 #!/usr/bin/env python3
-"""Prints throughput figures for the hot paths: scheduler claims, polls over HTTP, event relay.
+"""Prints throughput figures for the hot paths, in one process: claims, poll batches, relay.
 
 Not a test: it asserts nothing, it measures. Run with the project's venv:
     .venv/bin/python scripts/benchmark.py [--database-url URL] [--verifications N]
-Defaults use a temporary SQLite file, the fake providers and an embedded redis-server.
+Defaults use a temporary SQLite file, the fake providers (in this process) and an
+embedded redis-server. The poll engine, store and relay are the worker's own
+(`worker.runtime.Runtime`), without Celery; rate limits are off. For the whole
+pipeline (worker and beat processes, a provider with latency) see
+scripts/bench_fleet.py; for the sweep against table size, scripts/bench_sweep.py.
 """
 
 from __future__ import annotations
@@ -12,24 +16,18 @@ import argparse
 import random
 import tempfile
 import time
-from concurrent.futures import ThreadPoolExecutor
+from collections import Counter
 from datetime import timedelta
 from pathlib import Path
-
-import redis
 
 from devkit.embedded_redis import EmbeddedRedis
 from devkit.fake_providers.server import FakeProviders
 from models import utcnow
 from models.db import Database
-from worker.adapters import build_adapters
-from worker.adapters.http import ProviderHttp, create_http_session
 from worker.config import Settings
 from worker.logging_setup import configure_logging
 from worker.migrate import upgrade
-from worker.services.polling import Poller
-from worker.services.relay import OutboxRelay
-from worker.services.scheduling import claim_due_verifications
+from worker.runtime import Runtime
 from worker.services.tracking import insert_verification_if_absent
 
 PROVIDER_SCRIPTS = {
@@ -43,14 +41,16 @@ PROVIDER_SCRIPTS = {
 def _external_id(provider: str, n: int, run: int) -> str:
     if provider == "predicate":
         return f"{run:08x}-0000-4000-8000-{n:012d}"
+    if provider == "bank131":
+        return f"{run}{n:08d}"
     return f"bench-{run}-{n}"
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--database-url")
     parser.add_argument("--verifications", type=int, default=2000)
-    parser.add_argument("--threads", type=int, default=4)
+    parser.add_argument("--batch-size", type=int, default=100, help="ids per poll_batch call")
     args = parser.parse_args()
     configure_logging("console", "WARNING")  # figures only, not one line per event
 
@@ -58,13 +58,19 @@ def main() -> int:
     url = args.database_url or f"sqlite:///{Path(tmp.name) / 'bench.db'}"
     upgrade(url)
     db = Database(url)
-    run = random.randrange(16**8)
+    run = random.randrange(16**6)
     count = args.verifications
-    print(f"database: {db.dialect}; verifications: {count}; poll threads: {args.threads}")
+    print(f"database: {db.dialect}; verifications: {count}; poll batches of {args.batch_size}")
 
     with FakeProviders() as fake, EmbeddedRedis() as server:
-        settings = Settings.from_env(fake.provider_env())
-        keys = []
+        env = {
+            **fake.provider_env(),
+            "KYC_DATABASE_URL": url,
+            "KYC_REDIS_URL": server.url,
+            "KYC_EVENTS_CHANNEL": "bench.events",
+            **{f"{provider.upper()}_RATE_LIMIT": "0" for provider in PROVIDER_SCRIPTS},
+        }
+        runtime = Runtime(Settings.from_env(env))
         started = time.perf_counter()
         with db.session() as session, session.begin():
             now = utcnow()
@@ -79,34 +85,33 @@ def main() -> int:
                     verification_type="individual" if provider == "predicate" else None,
                     now=now - timedelta(seconds=1),
                 )
-                keys.append((provider, external_id))
         print(f"track:  {count / (time.perf_counter() - started):8.0f} inserts/s")
 
         started = time.perf_counter()
         claimed: list[int] = []
-        while batch := claim_due_verifications(db, now=utcnow(), limit=500, lease_seconds=60):
-            claimed.extend(batch)
+        for provider in PROVIDER_SCRIPTS:
+            while batch := runtime.store.claim_due(
+                provider, now=utcnow(), limit=500, lease_seconds=60
+            ):
+                claimed.extend(batch)
         elapsed = time.perf_counter() - started
-        print(f"claim:  {len(claimed) / elapsed:8.0f} claims/s ({len(claimed)} in batches of 500)")
+        print(f"claim:  {len(claimed) / elapsed:8.0f} claims/s ({len(claimed)} in claims of 500)")
 
-        http = ProviderHttp(create_http_session(), connect_timeout=2, read_timeout=5)
-        poller = Poller(db, build_adapters(settings, http), settings)
         for label in ("poll (unchanged)", "poll (transition)"):
+            outcomes: Counter[str] = Counter()
             started = time.perf_counter()
-            with ThreadPoolExecutor(args.threads) as pool:
-                outcomes = list(pool.map(poller.poll, claimed))
+            for start in range(0, len(claimed), args.batch_size):
+                report = runtime.engine.poll_batch(claimed[start : start + args.batch_size])
+                outcomes.update(report.outcomes)
             elapsed = time.perf_counter() - started
-            actions = {
-                a: sum(o.action == a for o in outcomes) for a in {o.action for o in outcomes}
-            }
-            print(f"{label + ':':<19}{len(claimed) / elapsed:8.0f} polls/s {actions}")
+            counts = {str(outcome): n for outcome, n in sorted(outcomes.items())}
+            print(f"{label + ':':<19}{len(claimed) / elapsed:8.0f} polls/s {counts}")
 
-        client = redis.Redis.from_url(server.url)
-        relay = OutboxRelay(db, client, "bench.events", dedupe_ttl=600)
         started = time.perf_counter()
-        report = relay.relay_all(max_batches=10_000)
+        relayed = runtime.relay.relay_all(max_batches=10_000)
         elapsed = time.perf_counter() - started
-        print(f"relay:  {report.published / elapsed:8.0f} events/s ({report.published} events)")
+        print(f"relay:  {relayed.published / elapsed:8.0f} events/s ({relayed.published} events)")
+        runtime.close()
     db.dispose()
     tmp.cleanup()
     return 0
