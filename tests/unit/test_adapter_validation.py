@@ -173,3 +173,10 @@ def test_bank131_needs_no_signature_by_default():
     request = build_adapter("bank131", settings).build_request("123", None)
     assert "X-PARTNER-SIGN" not in request.headers
     assert request.headers["X-PARTNER-PROJECT"] == "proj"
+
+
+def test_a_bad_base_url_is_refused_without_quoting_it():
+    settings = ApiKeySettings(base_url="ftp://user:hunter2@host/notus", api_key=KEY)
+    with pytest.raises(ProviderConfigurationError) as info:
+        build_adapter("notus", settings)
+    assert "hunter2" not in str(info.value) and "'ftp'" in str(info.value)

@@ -39,8 +39,10 @@ def check_base_url(provider: str, base_url: str) -> str:
         raise ProviderConfigurationError(f"{provider} has no base URL configured")
     parts = urlsplit(base_url)
     if parts.scheme not in {"http", "https"} or not parts.netloc:
+        # The value itself is not quoted: it may carry credentials.
+        scheme = parts.scheme[:10] or "none"
         raise ProviderConfigurationError(
-            f"{provider} base URL must be an http(s) URL with a host, got {base_url!r}"
+            f"{provider} base URL must be an http(s) URL with a host (scheme {scheme!r})"
         )
     if parts.query or parts.fragment or parts.username or parts.password:
         raise ProviderConfigurationError(
