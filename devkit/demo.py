@@ -20,13 +20,18 @@ import shutil
 import sys
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from sqlalchemy import func, select
 
 from devkit.demo_scenarios import Scenario, demo_scenarios
 from devkit.embedded_redis import EmbeddedRedis
 from devkit.fake_providers.server import FakeProviders
 from devkit.local_fleet import ChildProcess, database_summary, start_scheduler, start_worker, track
+from models import OutboxEvent, Transition, Verification
+from models.db import create_db_engine
 from worker.config import Settings
 from worker.domain.statuses import TERMINAL_STATUSES
 from worker.migrate import upgrade
@@ -51,8 +56,85 @@ DEMO_TUNING = {
 }
 
 
+# How often the demo prints a progress line while it runs (seconds).
+PROGRESS_INTERVAL = 2.0
+
+
 def _print(line: str) -> None:
     print(line, flush=True)
+
+
+@dataclass(frozen=True)
+class _Counts:
+    statuses: dict[str, int]
+    polls: int
+    transitions: int
+    unpublished: int
+
+    @property
+    def terminal(self) -> int:
+        return sum(n for status, n in self.statuses.items() if status in TERMINAL_STATUSES)
+
+
+class _Progress:
+    """A line every PROGRESS_INTERVAL seconds while the demo runs, and the totals at the end."""
+
+    def __init__(self, database_url: str, total: int) -> None:
+        self.engine = create_db_engine(database_url)
+        self.total = total
+        self.started = time.monotonic()
+        self.next_at = self.started + PROGRESS_INTERVAL
+
+    def elapsed(self) -> float:
+        return time.monotonic() - self.started
+
+    def read(self) -> _Counts:
+        with self.engine.connect() as connection:
+            by_status = connection.execute(
+                select(
+                    Verification.status, func.count(), func.sum(Verification.total_polls)
+                ).group_by(Verification.status)
+            ).all()
+            transitions = connection.scalar(select(func.count()).select_from(Transition)) or 0
+            unpublished = connection.scalar(
+                select(func.count())
+                .select_from(OutboxEvent)
+                .where(OutboxEvent.published_at.is_(None))
+            )
+        return _Counts(
+            statuses={str(status): int(n) for status, n, _ in by_status},
+            polls=sum(int(polls or 0) for _, _, polls in by_status),
+            transitions=int(transitions),
+            unpublished=int(unpublished or 0),
+        )
+
+    def tick(self, events_received: int) -> None:
+        if time.monotonic() < self.next_at:
+            return
+        self.next_at = time.monotonic() + PROGRESS_INTERVAL
+        counts = self.read()
+        _print(
+            f"progress  {self.elapsed():5.1f}s  terminal {counts.terminal}/{self.total}  "
+            f"events {events_received} received / {counts.transitions} committed  "
+            f"polls {counts.polls}  outbox {counts.unpublished} waiting"
+        )
+
+    def summary(self, events: list[dict[str, Any]]) -> str:
+        counts = self.read()
+        elapsed = self.elapsed()
+        finals = sorted(
+            ((s, n) for s, n in counts.statuses.items() if s in TERMINAL_STATUSES),
+            key=lambda item: (-item[1], item[0]),
+        )
+        by_status = ", ".join(f"{status} {n}" for status, n in finals) or "none"
+        return (
+            f"summary:  {counts.terminal}/{self.total} terminal in {elapsed:.1f}s ({by_status}); "
+            f"{counts.polls} polls ({counts.polls / max(elapsed, 0.001):.1f}/s), "
+            f"{counts.transitions} transitions, {len(events)} events received"
+        )
+
+    def close(self) -> None:
+        self.engine.dispose()
 
 
 @contextlib.contextmanager
@@ -141,7 +223,9 @@ def _drive(
     deadline = time.monotonic() + timeout
     statuses: dict[tuple[str, str], str] = {}
     transitions = unpublished = -1
+    progress = _Progress(database_url, len(expected))
     while time.monotonic() < deadline:
+        progress.tick(len(events))
         for proc in processes:
             if not proc.running:
                 _print(f"\n{proc.name} exited with {proc.proc.returncode}; see {proc.log_path}")
@@ -162,7 +246,9 @@ def _drive(
     else:
         _print(f"\ntimed out after {timeout:.0f}s")
 
-    return _report(expected, statuses, transitions, events)
+    summary = progress.summary(events)
+    progress.close()
+    return _report(expected, statuses, transitions, events, summary)
 
 
 def _report(
@@ -170,6 +256,7 @@ def _report(
     statuses: dict[tuple[str, str], str],
     transitions: int,
     events: list[dict[str, Any]],
+    summary: str = "",
 ) -> int:
     _print("\nfinal state:")
     ok = True
@@ -186,6 +273,8 @@ def _report(
     if len(events) != transitions or len(unique) != len(events):
         _print("MISMATCH: every transition must produce exactly one event")
         ok = False
+    if summary:
+        _print(summary)
     _print("demo " + ("passed" if ok else "FAILED"))
     return 0 if ok else 1
 
