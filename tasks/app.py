@@ -1,21 +1,40 @@
-"""The Celery application (`celery -A tasks.app worker|beat`)."""
+"""The Celery application (`celery -A tasks.app worker|beat`).
+
+Metrics (worker.metrics): every worker and beat serves Prometheus `/metrics` on
+KYC_METRICS_PORT (0: off) from its main process. A worker prepares its
+multiprocess directory at `celeryd_init`, before its pool forks, so the pool's
+children count into files the main process merges; it serves once the pool is
+up (`worker_ready`); a child that exits is marked dead. Beat also serves the
+fleet-wide gauges (verifications by status, backlog, outbox, circuits).
+"""
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from celery import Celery
-from celery.signals import worker_process_init, worker_process_shutdown, worker_shutdown
+from celery.signals import (
+    beat_init,
+    celeryd_init,
+    worker_process_init,
+    worker_process_shutdown,
+    worker_ready,
+    worker_shutdown,
+)
 
+from worker import metrics
 from worker.config import Settings
 from worker.logging_setup import configure_logging
-from worker.runtime import reset_runtime
+from worker.runtime import get_runtime, reset_runtime
 
 app = Celery("kyc_poller", include=["tasks.verification_tasks"])
 app.config_from_object("celeryconfig")
 
 _settings = Settings.from_env()
 configure_logging(_settings.log_format, _settings.log_level)
+
+_metrics_server: metrics.MetricsServer | None = None
 
 
 @worker_process_init.connect
@@ -28,3 +47,43 @@ def _configure_child_logging(**_kwargs: Any) -> None:
 def _close_runtime(**_kwargs: Any) -> None:
     """Close the HTTP pool, event loop and connections of this process on a warm shutdown."""
     reset_runtime()
+
+
+@celeryd_init.connect
+def _prepare_worker_metrics(**_kwargs: Any) -> None:
+    """Before the pool forks (and before anything counts): the multiprocess directory."""
+    metrics.prepare_process_metrics(_settings)
+
+
+@worker_ready.connect
+def _serve_worker_metrics(**_kwargs: Any) -> None:
+    _serve_metrics()
+
+
+@beat_init.connect
+def _serve_beat_metrics(**_kwargs: Any) -> None:
+    metrics.prepare_process_metrics(_settings)
+    if _settings.metrics_port > 0:
+        _serve_metrics(get_runtime().fleet_metrics)
+
+
+@worker_process_shutdown.connect
+def _forget_child_metrics(**_kwargs: Any) -> None:
+    metrics.mark_process_dead(os.getpid())
+
+
+@worker_shutdown.connect
+def _stop_metrics(**_kwargs: Any) -> None:
+    global _metrics_server
+    if _metrics_server is not None:
+        _metrics_server.stop()
+        _metrics_server = None
+
+
+def _serve_metrics(*collectors: metrics.FleetCollector) -> None:
+    global _metrics_server
+    if _settings.metrics_port <= 0 or _metrics_server is not None:
+        return
+    _metrics_server = metrics.start_metrics_server(
+        _settings.metrics_port, _settings.metrics_addr, collectors=collectors
+    )

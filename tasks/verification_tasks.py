@@ -25,8 +25,9 @@ import structlog
 from celery import Task, shared_task
 
 from models import utcnow
+from worker import metrics
 from worker.config import POLL_QUEUE
-from worker.domain.errors import StorageUnavailableError
+from worker.domain.errors import RequestRejected, StorageUnavailableError
 from worker.runtime import get_runtime
 from worker.services import operations, tracking
 from worker.services.polling import BatchReport
@@ -56,7 +57,11 @@ def track_verification(
             tracked = tracking.track_verification(
                 get_runtime().db, provider, external_id, verification_type
             )
+    except RequestRejected:
+        metrics.count_tracking(provider, "rejected")
+        raise
     except StorageUnavailableError as error:
+        metrics.count_tracking(provider, "retried")
         countdown = min(2**self.request.retries, TRACK_MAX_BACKOFF_SECONDS)
         log.warning(
             "tracking_retried",
@@ -66,6 +71,7 @@ def track_verification(
             next_try_in=countdown,
         )
         raise self.retry(exc=error, countdown=countdown) from None
+    metrics.count_tracking(provider, "created" if tracked.created else "existing")
     log.info(
         "verification_tracked",
         verification_id=tracked.verification_id,
@@ -150,8 +156,15 @@ def schedule_due_polls() -> int:
 
 @shared_task(name="kyc.relay_outbox", acks_late=True)
 def relay_outbox() -> int:
-    with storage_errors():
-        report = get_runtime().relay.relay_all()
+    try:
+        with storage_errors():
+            report = get_runtime().relay.relay_all()
+    except Exception:
+        metrics.count_relayed(metrics.RELAY_BEAT, 0, failed=True)
+        raise
+    metrics.count_relayed(
+        metrics.RELAY_BEAT, report.published, failed=report.pending_error is not None
+    )
     return report.published
 
 
@@ -191,6 +204,11 @@ def _poll(verification_ids: list[int]) -> BatchReport:
 def _relay_now() -> None:
     """Publish right after commit; any failure is left to the beat relay."""
     try:
-        get_runtime().relay.relay_batch()
+        report = get_runtime().relay.relay_batch()
     except Exception as exc:  # the outbox keeps the event; beat retries
+        metrics.count_relayed(metrics.RELAY_AFTER_POLL, 0, failed=True)
         log.warning("immediate_relay_failed", error=f"{type(exc).__name__}: {exc}")
+        return
+    metrics.count_relayed(
+        metrics.RELAY_AFTER_POLL, report.published, failed=report.pending_error is not None
+    )

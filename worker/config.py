@@ -52,6 +52,13 @@ def _get_int(env: Mapping[str, str], name: str, default: int, minimum: int = 0) 
     return value
 
 
+def _get_port(env: Mapping[str, str], name: str, default: int) -> int:
+    value = _get_int(env, name, default)
+    if value > 65535:
+        raise ConfigurationError(f"{name} must be a TCP port (0 to 65535), got {value}")
+    return value
+
+
 @dataclass(frozen=True)
 class Settings:
     database_url: str = "sqlite:///var/kyc_poller.db"
@@ -98,6 +105,14 @@ class Settings:
     adaptive_history_seconds: float = 14 * 24 * 3600.0
     log_format: str = "auto"  # auto | json | console
     log_level: str = "INFO"
+    # Prometheus `/metrics` of each worker and beat (0: off). Processes sharing a host need
+    # a port each; prometheus_client's multiprocess files go under `metrics_dir` (default:
+    # a per-user directory in the system temp dir), one fresh subdirectory per process group.
+    metrics_port: int = 9808
+    metrics_addr: str = "0.0.0.0"
+    metrics_dir: str = ""
+    # How long beat reuses its reading of the fleet (database counts, governor state).
+    metrics_cache_seconds: float = 15.0
     providers: Mapping[str, ProviderSettings] = field(default_factory=dict)
 
     @property
@@ -179,6 +194,12 @@ class Settings:
             relay_batch_size=_get_int(env, "KYC_RELAY_BATCH_SIZE", cls.relay_batch_size, 1),
             log_format=log_format,
             log_level=(env.get("KYC_LOG_LEVEL") or "INFO").upper(),
+            metrics_port=_get_port(env, "KYC_METRICS_PORT", cls.metrics_port),
+            metrics_addr=env.get("KYC_METRICS_ADDR") or cls.metrics_addr,
+            metrics_dir=env.get("KYC_METRICS_DIR", ""),
+            metrics_cache_seconds=_get_float(
+                env, "KYC_METRICS_CACHE_SECONDS", cls.metrics_cache_seconds
+            ),
             providers=provider_settings_from_env(env),
         )
 

@@ -24,9 +24,10 @@ from worker.adapters.registry import PROVIDER_NAMES, build_adapters
 from worker.adapters.sql_store import SqlStore
 from worker.adapters.transport import AiohttpTransport
 from worker.config import Settings
+from worker.metrics import FleetCollector, PrometheusObserver, instruments
 from worker.services.governor import ProviderGovernor, RateLimit
 from worker.services.learning import ScheduleLearner
-from worker.services.polling import PollEngine
+from worker.services.polling import PollEngine, PollObserver
 from worker.services.relay import OutboxRelay
 from worker.services.retention import Retention
 from worker.services.scheduling import Sweeper
@@ -85,6 +86,22 @@ class Runtime:
             clock=utcnow,
             max_in_flight=self.settings.limits.max_connections,
             schedule_source=self.learner.plan if self.learner is not None else None,
+            observer=self.observer,
+        )
+
+    @cached_property
+    def observer(self) -> PollObserver:
+        """The engine's metrics (served by the worker's main process: worker.metrics)."""
+        return PrometheusObserver(instruments())
+
+    @cached_property
+    def fleet_metrics(self) -> FleetCollector:
+        """Beat's fleet-wide gauges: database counts and governor state, cached between scrapes."""
+        return FleetCollector(
+            self.db,
+            self.governor,
+            PROVIDER_NAMES,
+            cache_seconds=self.settings.metrics_cache_seconds,
         )
 
     @cached_property

@@ -32,6 +32,8 @@ COMPOSE_FILE = ROOT / "docker-compose.yml"
 SCHEMA_FILE = ROOT / "tests" / "data" / "compose-spec.json"
 
 SERVICES = {"postgres", "redis", "migrate", "fake-providers", "worker", "control", "beat"}
+# Only with `docker compose --profile monitoring up`.
+MONITORING_SERVICES = {"prometheus", "grafana"}
 PRODUCT_SERVICES = {"migrate", "worker", "control", "beat"}
 APP_SERVICES = {*PRODUCT_SERVICES, "fake-providers"}
 PROVIDER_ENV = {
@@ -109,7 +111,9 @@ def test_the_schema_check_is_not_vacuous(compose, validator, breakage):
 
 
 def test_the_seven_services(compose):
-    assert set(compose["services"]) == SERVICES
+    services = compose["services"]
+    assert {name for name, service in services.items() if "profiles" not in service} == SERVICES
+    assert set(services) == SERVICES | MONITORING_SERVICES
 
 
 def test_infrastructure_images_and_healthchecks(compose):
@@ -287,3 +291,46 @@ def test_redis_persists_what_it_queues(compose):
     assert command[command.index("--appendfsync") + 1] in {"everysec", "always"}
     assert any(volume.endswith(":/data") for volume in redis["volumes"])
     assert "redisdata" in compose["volumes"]
+
+
+@pytest.mark.parametrize("name", ["worker", "control", "beat"])
+def test_worker_control_and_beat_are_health_checked(compose, name):
+    import worker.health
+
+    check = compose["services"][name]["healthcheck"]
+    assert check["test"][:4] == ["CMD", "python", "-m", "worker.health"]
+    assert callable(worker.health.main)
+    # The command's own timeout ends it well before compose gives up on it.
+    timeout = next(arg for arg in check["test"] if arg.startswith("--timeout="))
+    assert float(timeout.split("=")[1]) + 2 < int(check["timeout"].rstrip("s"))
+    assert check["retries"] >= 2 and "start_period" in check
+
+
+def test_monitoring_is_a_profile_of_its_own(compose):
+    services = compose["services"]
+    for name in MONITORING_SERVICES:
+        assert services[name]["profiles"] == ["monitoring"], name
+    assert services["prometheus"]["image"].startswith("prom/prometheus:v")
+    assert services["grafana"]["image"].startswith("grafana/grafana:")
+    assert "prometheus" in services["grafana"]["depends_on"]
+
+
+def test_monitoring_mounts_the_files_in_deploy(compose):
+    services = compose["services"]
+    mounts = {
+        target: source
+        for name in MONITORING_SERVICES
+        for source, target, *_ in (volume.split(":") for volume in services[name]["volumes"])
+    }
+    assert mounts["/etc/prometheus"] == "./deploy/prometheus"
+    assert (ROOT / "deploy/prometheus/prometheus.yml").is_file()
+    assert mounts["/etc/grafana/provisioning"] == "./deploy/grafana/provisioning"
+    dashboards = yaml.safe_load(
+        (ROOT / "deploy/grafana/provisioning/dashboards/kyc-poller.yml").read_text()
+    )
+    path = dashboards["providers"][0]["options"]["path"]
+    assert mounts[path] == "./deploy/grafana/dashboards"
+    home = environment(services["grafana"])["GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH"]
+    assert home.startswith(path + "/")
+    assert (ROOT / "deploy/grafana/dashboards" / home.removeprefix(path + "/")).is_file()
+    assert "prometheusdata" in compose["volumes"]
