@@ -53,6 +53,8 @@ DEMO_TUNING = {
     "KYC_HTTP_READ_TIMEOUT": "1",
     "KYC_HTTP_DEADLINE": "2",
     "KYC_LOG_FORMAT": "json",
+    # Several local processes share the host: no fixed metrics port (see README).
+    "KYC_METRICS_PORT": "0",
 }
 
 
