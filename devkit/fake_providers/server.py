@@ -11,7 +11,9 @@ pass the same tests. Nothing is logged per request.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
+import resource
 import signal
 import sys
 import threading
@@ -271,6 +273,16 @@ class FakeProviders:
         self.app.latency = Latency(latency, jitter)
 
 
+def _raise_open_files_limit(wanted: int = 65_536) -> None:
+    """A server of its own may hold thousands of client connections: lift the soft limit on
+    open files towards the hard one (as far as allowed; nothing happens otherwise)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+    if soft != resource.RLIM_INFINITY and soft < target:
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="kyc-fake-providers",
@@ -294,6 +306,7 @@ def main(argv: list[str] | None = None) -> int:
         "--jitter-ms", type=float, default=0.0, help="give or take up to this much, uniformly"
     )
     args = parser.parse_args(argv)
+    _raise_open_files_limit()
     try:
         latency = Latency.from_ms(args.latency_ms, args.jitter_ms)
     except ValueError as exc:
