@@ -237,6 +237,7 @@ class FakeServer:
 
     def __init__(self, latency_ms: float, jitter_ms: float, log_dir: Path) -> None:
         self._log: IO[str] = (log_dir / "fake-providers.err").open("w")
+        self._drainer: threading.Thread | None = None
         self.proc = subprocess.Popen(
             [
                 sys.executable,
@@ -256,8 +257,12 @@ class FakeServer:
             stdin=subprocess.DEVNULL,
             text=True,
         )
-        self.url, self.env = self._read_banner()
         self.http = requests.Session()
+        try:
+            self.url, self.env = self._read_banner()
+        except BaseException:
+            self.stop()
+            raise
 
     def _read_banner(self) -> tuple[str, dict[str, str]]:
         """The URL (first line) and the worker environment it prints (KEY=VALUE lines)."""
@@ -274,7 +279,8 @@ class FakeServer:
             if sep and key.isupper():
                 env[key] = value
         # Keep reading (and dropping) its output so the pipe never fills.
-        threading.Thread(target=self._drain, daemon=True).start()
+        self._drainer = threading.Thread(target=self._drain, daemon=True)
+        self._drainer.start()
         return url, env
 
     def _drain(self) -> None:
@@ -321,6 +327,10 @@ class FakeServer:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+        if self._drainer is not None:
+            self._drainer.join(timeout=5)  # EOF once the process is gone
+        if self.proc.stdout is not None:
+            self.proc.stdout.close()
         self._log.close()
 
 
