@@ -1,0 +1,102 @@
+"""The benchmark scripts still run against the current code.
+
+They import and call the product (tracking, the sweep's claim, the fleet's
+start functions), so a changed signature should fail here, not on the next
+benchmark run. The fleet benchmark itself (worker and beat processes, tens of
+seconds) is not run: its parts that need no fleet are.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import subprocess
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[3]
+SCRIPTS = ROOT / "scripts"
+
+
+def run_script(name: str, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, str(SCRIPTS / name), *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+        cwd=ROOT,
+    )
+
+
+def load_script(name: str) -> ModuleType:
+    spec = importlib.util.spec_from_file_location(name.removesuffix(".py"), SCRIPTS / name)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up by name
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize("script", ["bench_fleet.py", "bench_sweep.py", "benchmark.py"])
+def test_benchmark_scripts_import_and_explain_themselves(script):
+    result = run_script(script, "--help")
+    assert result.returncode == 0, result.stderr
+    assert "usage:" in result.stdout
+
+
+def test_bench_sweep_measures_a_small_sqlite_table():
+    result = run_script(
+        "bench_sweep.py",
+        *("--database", "sqlite", "--sizes", "3k", "--due", "300", "--limit", "100"),
+        *("--rounds", "2", "--empty-runs", "3"),
+    )
+    assert result.returncode == 0, result.stderr
+    assert "ms/claim 100" in result.stdout
+    rows = [line.split() for line in result.stdout.splitlines() if line.startswith("sqlite ")]
+    assert ["sqlite", "3k"] in [row[:2] for row in rows]  # the summary table's row
+    assert "claim of 100" in result.stdout
+    assert "(6 claims, 300 due)" in result.stdout  # 3 full claims per round, 2 rounds
+
+
+def test_bench_sweep_on_postgres(postgres_server):
+    result = run_script(
+        "bench_sweep.py",
+        *("--database", "postgres", "--postgres-url", postgres_server.url),
+        *("--sizes", "2k", "--due", "200", "--limit", "100", "--rounds", "1", "--empty-runs", "2"),
+    )
+    assert result.returncode == 0, result.stderr
+    assert "(2 claims, 200 due)" in result.stdout
+
+
+def test_bench_fleet_anchor_against_its_own_fake_server(tmp_path):
+    bench = load_script("bench_fleet.py")
+    fake = bench.FakeServer(latency_ms=50, jitter_ms=0, log_dir=tmp_path)
+    try:
+        ids = [f"anchor-{n}" for n in range(20)]
+        fake.add_sessions(ids, bench.UNCHANGED_SCRIPT, loop=False)
+        assert fake.env["NOTUS_BASE_URL"] == f"{fake.url}/notus"
+        figures = bench.anchor_threads(fake, ids, threads=4, seconds=1.0)
+        assert figures.errors == 0
+        # 4 requests in flight, each at least 50 ms: at most 80 a second.
+        assert 0 < figures.requests_per_second <= 80
+        assert figures.cpu_ms_per_request > 0
+        assert fake.health_problem() == ""
+    finally:
+        fake.stop()
+    assert fake.proc.returncode is not None
+
+
+def test_bench_fleet_helpers():
+    bench = load_script("bench_fleet.py")
+    assert bench.percentile([3.0, 1.0, 2.0], 0.5) == 2.0
+    assert bench.percentile([1.0] * 99 + [100.0], 0.99) == 1.0
+    assert bench.median([None, 1.0, 3.0]) == 2.0
+    assert bench.median([None]) is None
+    assert bench.tree_cpu([1 << 30]) == 0.0  # no such process
+    options = bench.parse_options(["--database", "sqlite", "--env", "KYC_POLL_BATCH_SIZE=7"])
+    assert options.databases == ("sqlite",)
+    assert options.workloads == ("unchanged", "transition")
+    assert options.extra_env == {"KYC_POLL_BATCH_SIZE": "7"}
