@@ -11,8 +11,9 @@ beat and the control worker), so the benchmark follows the deployed commands.
 
 For each database and workload it tracks N verifications at Notus (the product's
 own insert, `insert_verification_if_absent`, 1,000 per transaction), runs the
-fleet with a short poll backoff (--poll-min/--poll-max) and no rate limit
-(--rate-limit), and over a measured window after a warm-up reports:
+fleet with a short poll backoff (the legacy backoff schedule mode, 1-2 s:
+--poll-min/--poll-max) and no rate limit (--rate-limit), and over a measured
+window after a warm-up reports:
 
 - polls/s: completed polls counted in the database (sum of `total_polls`);
 - worker+beat CPU ms per poll: user+system CPU of the poll worker, control worker
@@ -843,7 +844,8 @@ def report(options: Options, results: Results, concurrency_note: str) -> None:
     extra = " ".join(f"{k}={v}" for k, v in options.extra_env.items()) or "-"
     say(
         f"       NOTUS_RATE_LIMIT: {rate}; "
-        f"poll backoff {options.poll_min:g}-{options.poll_max:g} s; extra env: {extra}"
+        f"KYC_POLL_SCHEDULE_MODE=backoff, {options.poll_min:g}-{options.poll_max:g} s; "
+        f"extra env: {extra}"
     )
     say(
         f"workload: {options.verifications} verifications; window {options.seconds:g} s "
