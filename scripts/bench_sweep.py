@@ -352,6 +352,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=10, help="times the due rows are claimed")
     parser.add_argument("--empty-runs", type=int, default=20)
     parser.add_argument("--postgres-url", help="admin URL of a server to use instead of initdb")
+    parser.add_argument(
+        "--skip-enqueue", action="store_true", help="do not measure sending a sweep's batches"
+    )
     args = parser.parse_args(argv)
     sizes = [parse_size(s) for s in args.sizes.split(",") if s.strip()]
     backends = ["sqlite", "postgres"] if args.database == "both" else [args.database]
@@ -387,7 +390,47 @@ def main(argv: Sequence[str] | None = None) -> int:
         databases.stop()
         shutil.rmtree(workdir, ignore_errors=True)
     report(figures, args.limit)
+    if not args.skip_enqueue:
+        enqueue_ceiling()
     return 0
+
+
+def enqueue_ceiling() -> None:
+    """The other half of a sweep: handing its claims to the poll queue as batch tasks.
+
+    Sends one full sweep (KYC_SWEEP_MAX_CLAIMS claims, in KYC_POLL_BATCH_SIZE batches)
+    to a local redis-server the way kyc.schedule_due_polls does, and prints the
+    enqueue rate and the fleet ceiling the configured sweep gives.
+    """
+    from celery import Celery
+
+    from devkit.embedded_redis import EmbeddedRedis
+    from worker.config import POLL_QUEUE, Settings
+
+    settings = Settings.from_env()
+    size, claims = settings.poll_batch_size, settings.sweep_max_claims
+    batches = max(claims // size, 1)
+    with EmbeddedRedis() as broker:
+        app = Celery(broker=broker.url, set_as_current=False)
+        try:
+            started = time.perf_counter()
+            for n in range(batches):
+                ids = list(range(n * size, (n + 1) * size))
+                app.send_task("kyc.poll_batch", (ids,), queue=POLL_QUEUE, expires=120)
+            seconds = time.perf_counter() - started
+        finally:
+            app.close()
+    say()
+    say("=== enqueue: one full sweep handed to the poll queue ===")
+    say(
+        f"{batches} batch tasks of {size} ids ({batches * size} claims) sent in {seconds:.3f} s: "
+        f"{batches * size / seconds:,.0f} polls/s enqueued by one sweep"
+    )
+    say(
+        f"fleet ceiling: KYC_SWEEP_MAX_CLAIMS {claims} per KYC_SCHEDULE_INTERVAL "
+        f"{settings.schedule_interval:g} s = {claims / settings.schedule_interval:,.0f} polls/s "
+        "(a sweep must claim and send its rows within the interval: see the claim figures above)"
+    )
 
 
 if __name__ == "__main__":
