@@ -758,6 +758,7 @@ def run_fleet(
             end = t0 + options.seconds
             lag_samples: list[list[float]] = []
             waiting_samples: list[int] = []
+            next_progress = t0 + 2.0
             while (left := end - time.monotonic()) > 0:
                 time.sleep(min(1.0, left))
                 check_alive(processes)
@@ -765,6 +766,17 @@ def run_fleet(
                     lags, waiting = row_states(db, horizon)
                     lag_samples.append(lags)
                     waiting_samples.append(waiting)
+                if time.monotonic() >= next_progress:
+                    next_progress += 2.0
+                    elapsed = time.monotonic() - t0
+                    polls = polls_done(db) - polls0
+                    waiting_now = waiting_samples[-1] if waiting_samples else 0
+                    print(
+                        f"  … {elapsed:4.0f}/{options.seconds:g} s: {polls} polls "
+                        f"({polls / elapsed:.0f}/s), {waiting_now} claimed and waiting",
+                        file=sys.stderr,
+                        flush=True,
+                    )
             t1, wall1, cpu1, polls1 = time.monotonic(), time.time(), cpu_now(), polls_done(db)
             machine1 = machine_busy_seconds()
             queued = queued_tasks(client)
