@@ -12,13 +12,11 @@ from sqlalchemy import update
 
 from models import OutboxEvent, Verification
 from models.db import Database
-from tasks.app import app
 from tasks.verification_tasks import poll_verification, relay_outbox, track_verification
 from tests.doubles import FakeClock
 from worker import metrics
 from worker.domain.statuses import VerificationStatus as S
 from worker.migrate import upgrade
-from worker.runtime import get_runtime, reset_runtime
 from worker.services.governor import BreakerSettings, ProviderGovernor, RateLimit
 
 
@@ -177,20 +175,6 @@ def test_an_unreachable_database_or_redis_is_counted_not_raised(tmp_path, redis_
 
 
 # -- the tasks' counters (eager Celery, the global registry) ---------------------------------
-
-
-@pytest.fixture
-def runtime_env(monkeypatch, sqlite_url, redis_url, fake_providers):
-    upgrade(sqlite_url)
-    for name, value in fake_providers.provider_env().items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.setenv("KYC_DATABASE_URL", sqlite_url)
-    monkeypatch.setenv("KYC_REDIS_URL", redis_url)
-    monkeypatch.setenv("KYC_EVENTS_CHANNEL", "metrics.test.events")
-    monkeypatch.setitem(app.conf, "task_always_eager", True)
-    reset_runtime()
-    yield get_runtime()
-    reset_runtime()
 
 
 class Delta:

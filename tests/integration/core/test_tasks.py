@@ -7,7 +7,6 @@ import redis
 from sqlalchemy import select
 
 from models import Verification
-from tasks.app import app
 from tasks.verification_tasks import (
     apply_retention,
     poll_verification,
@@ -16,22 +15,6 @@ from tasks.verification_tasks import (
     track_verification,
 )
 from worker.domain.errors import InvalidExternalIdError, UnknownProviderError
-from worker.migrate import upgrade
-from worker.runtime import get_runtime, reset_runtime
-
-
-@pytest.fixture
-def runtime_env(monkeypatch, sqlite_url, redis_url, fake_providers):
-    upgrade(sqlite_url)
-    for name, value in fake_providers.provider_env().items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.setenv("KYC_DATABASE_URL", sqlite_url)
-    monkeypatch.setenv("KYC_REDIS_URL", redis_url)
-    monkeypatch.setenv("KYC_EVENTS_CHANNEL", "tasks.test.events")
-    monkeypatch.setitem(app.conf, "task_always_eager", True)
-    reset_runtime()
-    yield get_runtime()
-    reset_runtime()
 
 
 def test_track_task_is_idempotent_and_reports_the_row(runtime_env):
@@ -57,7 +40,7 @@ def test_beat_tasks_poll_due_verifications_and_publish_their_events(runtime_env,
     fake_providers.add_session("notus", "sess-tasks-1", ["IN_REVIEW", "APPROVED"])
     client = redis.Redis.from_url(runtime_env.settings.redis_url)
     pubsub = client.pubsub(ignore_subscribe_messages=True)
-    pubsub.subscribe("tasks.test.events")
+    pubsub.subscribe(runtime_env.settings.events_channel)
     pubsub.get_message(timeout=1)
 
     vid = track_verification.delay("notus", "sess-tasks-1").get()["verification_id"]
