@@ -83,3 +83,13 @@ def test_the_readme_shows_the_default_schedule_as_the_code_has_it():
     from worker.domain.schedule import DEFAULT_PLAN, render_markdown_table
 
     assert render_markdown_table(DEFAULT_PLAN).strip() in README
+
+
+def test_every_variable_the_code_reads_is_in_the_readme():
+    root = Path(__file__).resolve().parents[2]
+    sources = [*root.glob("worker/**/*.py"), *root.glob("tasks/*.py"), root / "celeryconfig.py"]
+    pattern = re.compile(r'"((?:KYC|NOTUS|BANK131|GU1|PREDICATE)_[A-Z0-9_]*[A-Z0-9])"')
+    names = {name for path in sources for name in pattern.findall(path.read_text())}
+    names = {name for name in names if not name.endswith("_SCHEDULE")}  # the schedule prefix
+    assert len(names) > 40
+    assert sorted(name for name in names if f"`{name}`" not in README) == []
