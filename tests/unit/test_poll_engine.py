@@ -200,3 +200,15 @@ def test_the_rate_limit_defers_what_it_cannot_grant(store, clock):
     assert report.outcomes[Outcome.DEFERRED] == 20
     deferred = [row for row in store.rows.values() if row.last_error_code]
     assert {row.last_error_code for row in deferred} == {ErrorCode.RATE_LIMITED}
+
+
+def test_a_hostile_retry_after_pauses_the_provider_no_longer_than_the_error_cap(store, clock):
+    ids = add(store, clock, 2)
+    gov = governor_for(clock)
+    adapter = ScriptedAdapter(
+        "notus", [RateLimitedError(ErrorCode.RATE_LIMITED, "429", retry_after=86_400)]
+    )
+    engine(store, adapter, clock, governor=gov).poll_batch(ids[:1])
+    assert gov.status("notus").paused_for_seconds <= POLICY.error_backoff.cap
+    clock.advance(POLICY.error_backoff.cap + 1)
+    assert gov.admit("notus", 1).granted == 1

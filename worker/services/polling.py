@@ -296,7 +296,8 @@ class PollEngine:
             provider,
             successes=sum(1 for o in observations if isinstance(o, PollResult)),
             faults=faults,
-            pause_seconds=max(pauses) if pauses else None,
+            # Clamped like a row's own Retry-After: one answer cannot halt a provider for a day.
+            pause_seconds=min(max(pauses), self.policy.error_backoff.cap) if pauses else None,
         )
         if changed is not None:
             self._circuit_changed(provider, changed)
