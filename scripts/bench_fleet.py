@@ -5,7 +5,7 @@ HTTP clients against the same server.
 Starts on this machine: redis-server (devkit.embedded_redis), the fake providers
 in a process of their own (`python -m devkit.fake_providers --server aio
 --latency-ms …`, so their CPU is not ours), a throwaway PostgreSQL cluster
-(initdb/pg_ctl, as the tests do) and/or a SQLite file, and the fleet exactly as
+(devkit.embedded_postgres, as the tests use) and/or a SQLite file, and the fleet exactly as
 devkit/local_fleet.py starts it (`start_worker`: the poll worker; `start_scheduler`:
 beat and the control worker), so the benchmark follows the deployed commands.
 
@@ -69,6 +69,7 @@ from requests.adapters import HTTPAdapter
 from sqlalchemy import func, select
 
 from devkit import local_fleet
+from devkit.embedded_postgres import PostgresServer, PostgresUnavailable
 from devkit.embedded_redis import EmbeddedRedis
 from models import Verification, utcnow
 from models.db import Database
@@ -76,7 +77,6 @@ from worker.config import POLL_QUEUE, Settings
 from worker.migrate import upgrade
 from worker.services.tracking import insert_verification_if_absent
 
-ROOT = Path(__file__).resolve().parents[1]
 PROVIDER = "notus"
 STATUS_PATH = "/api/v1/kyc/individual-verification-sessions/standard/"
 UNCHANGED_SCRIPT = ["PENDING"]
@@ -344,37 +344,18 @@ class Databases:
     def __init__(self, options: Options, workdir: Path) -> None:
         self.options = options
         self.workdir = workdir
-        self._server: Any = None
-        self._cluster: Any = None
+        self._server: PostgresServer | None = None
         self._runs = 0
         self.postmaster_pid: int | None = None
 
     def start_postgres(self) -> None:
-        # The tests' throwaway cluster: initdb + pg_ctl from local binaries, durability off.
-        sys.path.insert(0, str(ROOT))
-        from sqlalchemy.engine import make_url
-
-        from tests.support.services import (
-            PostgresCluster,
-            PostgresServer,
-            PostgresUnavailable,
-            find_postgres_bindir,
-        )
-
-        if self.options.postgres_url:
-            self._server = PostgresServer(make_url(self.options.postgres_url))
-            return
-        bindir = find_postgres_bindir()
-        if bindir is None:
-            raise SetupError("no PostgreSQL binaries (initdb, pg_ctl); use --database sqlite")
+        """The --postgres-url server, else a throwaway cluster (devkit.embedded_postgres)."""
         try:
-            self._cluster = PostgresCluster(bindir).start()
+            self._server = PostgresServer.open(self.options.postgres_url)
         except PostgresUnavailable as exc:
-            raise SetupError(str(exc)) from exc
-        self._server = PostgresServer(self._cluster.url, cluster=self._cluster)
-        pid_file = self._cluster.datadir / "postmaster.pid"
-        with contextlib.suppress(OSError, ValueError):
-            self.postmaster_pid = int(pid_file.read_text().split()[0])
+            raise SetupError(f"{exc}; or use --database sqlite") from exc
+        if self._server.cluster is not None:
+            self.postmaster_pid = self._server.cluster.postmaster_pid
 
     @contextlib.contextmanager
     def fresh(self, kind: str) -> Iterator[str]:
@@ -387,15 +368,14 @@ class Databases:
                 for suffix in ("", "-wal", "-shm", "-journal"):
                     Path(f"{path}{suffix}").unlink(missing_ok=True)
             return
-        name = self._server.create_database("kyc_bench")
-        try:
-            yield self._server.database_url(name)
-        finally:
-            self._server.drop_database(name)
+        if self._server is None:
+            raise SetupError("PostgreSQL was not started (start_postgres)")
+        with self._server.temporary_database("kyc_bench") as url:
+            yield url
 
     def stop(self) -> None:
-        if self._cluster is not None:
-            self._cluster.stop()
+        if self._server is not None:
+            self._server.stop()
 
 
 # --------------------------------------------------------------------------- events

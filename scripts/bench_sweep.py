@@ -2,9 +2,9 @@
 """Scheduler sweep cost against table size: does a claim cost follow the due rows, or the table?
 
 For each database (a SQLite file, a throwaway PostgreSQL cluster started from
-local binaries as the tests do) and each table size, it bulk-inserts that many
-verifications (a few due now, the rest due in the future or terminal with
-`next_poll_at` NULL), ANALYZEs, then times the sweep's claim (`claim()` below,
+local binaries as the tests do: devkit.embedded_postgres) and each table size, it
+bulk-inserts that many verifications (a few due now, the rest due in the future or
+terminal with `next_poll_at` NULL), ANALYZEs, then times the sweep's claim (`claim()` below,
 the one place that calls the product) in claims of --limit rows, and a claim
 when nothing is due. Due rows claimed are put back between rounds, so every
 round claims the same rows.
@@ -40,13 +40,13 @@ from typing import Any
 
 from sqlalchemy import bindparam, update
 
+from devkit.embedded_postgres import PostgresServer, PostgresUnavailable
 from models import Verification
 from models.db import Database
 from worker.domain.statuses import VerificationStatus
 from worker.migrate import upgrade
 from worker.services.tracking import insert_verification_if_absent
 
-ROOT = Path(__file__).resolve().parents[1]
 PROVIDER = "notus"
 LEASE_SECONDS = 120.0
 INSERT_CHUNK = 20_000
@@ -85,32 +85,15 @@ class Backends:
     def __init__(self, workdir: Path, postgres_url: str | None) -> None:
         self.workdir = workdir
         self.postgres_url = postgres_url
-        self._server: Any = None
-        self._cluster: Any = None
+        self._server: PostgresServer | None = None
         self._n = 0
 
     def start_postgres(self) -> None:
-        sys.path.insert(0, str(ROOT))
-        from sqlalchemy.engine import make_url
-
-        from tests.support.services import (
-            PostgresCluster,
-            PostgresServer,
-            PostgresUnavailable,
-            find_postgres_bindir,
-        )
-
-        if self.postgres_url:
-            self._server = PostgresServer(make_url(self.postgres_url))
-            return
-        bindir = find_postgres_bindir()
-        if bindir is None:
-            raise SetupError("no PostgreSQL binaries (initdb, pg_ctl); use --database sqlite")
+        """The --postgres-url server, else a throwaway cluster (devkit.embedded_postgres)."""
         try:
-            self._cluster = PostgresCluster(bindir).start()
+            self._server = PostgresServer.open(self.postgres_url)
         except PostgresUnavailable as exc:
-            raise SetupError(str(exc)) from exc
-        self._server = PostgresServer(self._cluster.url, cluster=self._cluster)
+            raise SetupError(f"{exc}; or use --database sqlite") from exc
 
     @contextmanager
     def fresh(self, kind: str) -> Iterator[str]:
@@ -123,15 +106,14 @@ class Backends:
                 for suffix in ("", "-wal", "-shm", "-journal"):
                     Path(f"{path}{suffix}").unlink(missing_ok=True)
             return
-        name = self._server.create_database("kyc_sweep")
-        try:
-            yield self._server.database_url(name)
-        finally:
-            self._server.drop_database(name)
+        if self._server is None:
+            raise SetupError("PostgreSQL was not started (start_postgres)")
+        with self._server.temporary_database("kyc_sweep") as url:
+            yield url
 
     def stop(self) -> None:
-        if self._cluster is not None:
-            self._cluster.stop()
+        if self._server is not None:
+            self._server.stop()
 
 
 # --------------------------------------------------------------------------- filling the table

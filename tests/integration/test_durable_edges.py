@@ -13,10 +13,10 @@ import uuid
 import pytest
 from sqlalchemy import text
 
+from devkit.embedded_postgres import PostgresCluster, PostgresServer, find_postgres_bindir
 from devkit.embedded_redis import EmbeddedRedis
 from devkit.local_fleet import database_summary, start_worker, track
 from models.db import Database
-from tests.support.services import PostgresCluster, PostgresServer, find_postgres_bindir
 from worker.client import KycClient
 from worker.domain.errors import InvalidExternalIdError, StorageUnavailableError
 from worker.migrate import upgrade

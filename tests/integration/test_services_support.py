@@ -13,14 +13,22 @@ import pytest
 import redis
 from sqlalchemy import create_engine, text
 
+import devkit.embedded_postgres as embedded_postgres
 import devkit.embedded_redis as embedded_redis
+from devkit.embedded_postgres import (
+    PostgresCluster,
+    PostgresNotFound,
+    PostgresServer,
+    PostgresUnavailable,
+    find_postgres_bindir,
+)
 from devkit.embedded_redis import (
     EmbeddedRedis,
     RedisServerError,
     RedisServerNotFound,
     find_redis_server,
 )
-from tests.support.services import PostgresServer, find_postgres_bindir, unavailable
+from tests.support.services import unavailable
 from worker.migrate import upgrade
 
 
@@ -260,3 +268,30 @@ def test_find_postgres_bindir_result_is_complete():
         pytest.skip("no PostgreSQL binaries here")
     for name in ("initdb", "pg_ctl", "postgres"):
         assert os.access(bindir / name, os.X_OK)
+
+
+def test_no_postgres_binaries_is_a_clear_error(monkeypatch):
+    monkeypatch.setattr(embedded_postgres, "find_postgres_bindir", lambda: None)
+    cluster = PostgresCluster()
+    with pytest.raises(PostgresUnavailable) as info:
+        cluster.start()
+    assert isinstance(info.value, PostgresNotFound)
+    assert "initdb, pg_ctl, postgres" in str(info.value)
+    assert "apt-get install postgresql" in str(info.value)
+    assert cluster.base is None  # nothing created before the binaries were found
+
+
+@pytest.mark.postgres
+def test_a_cluster_of_its_own_starts_answers_and_is_removed():
+    if find_postgres_bindir() is None:
+        unavailable("PostgreSQL binaries not found")
+    with PostgresCluster() as cluster:
+        root = cluster.root
+        assert cluster.postmaster_pid is not None
+        with PostgresServer(cluster.url, cluster=cluster) as server:
+            assert current_database(server.url) == "postgres"
+            with server.temporary_database("kyc_own") as url:
+                name = current_database(url)
+                assert name.startswith("kyc_own_")
+    assert cluster.base is None
+    assert not root.exists()
