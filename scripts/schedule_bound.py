@@ -1,0 +1,165 @@
+"""How few requests any polling schedule can spend for a given p95 detection delay.
+
+`simulate_schedule.py` prints where the issue's goals sit against what is possible at all, so
+that a FAIL line says whether the schedule or the goal is at fault. Pure math, no project code.
+
+The setting is the simulator's: a lifecycle has two changes, the user's (after tracking) and the
+review's decision (after the user's change). A *phase* is the wait for one change; the change
+comes C seconds into it, C drawn from a known distribution with survival S(t) = P(C > t). A
+schedule polls the phase at times t_1 < t_2 < ... (random choices allowed; it may even know the
+distribution and the exact start of the phase) and stops at the first poll at or after C.
+
+Claim: if at most a fraction q of changes may wait longer than D, the expected number of polls
+made before C is at least
+
+    g(D, q) = min { (1/D) * integral over U of S(c + D) dc :  P(C in U) >= 1 - q }.
+
+Proof: a change at c waits at most D iff some poll t_k lies in [c, c + D], so the changes that
+wait at most D form a set U covered by the windows [t_k - D, t_k]. Poll t_{k+1} is made iff
+C > t_k, so the expected polls before C are sum_k S(t_k), and for every c in t_k's window
+S(t_k) >= S(c + D) (S does not increase), i.e. S(t_k) >= (1/D) * integral over the window of
+S(c + D) dc; summing over windows that cover U gives the claim. For a random schedule g is
+convex in q, so the bound holds for the mean (Jensen).
+
+Per lifecycle (two changes, so a p95 over all changes lets at most 10 % of the decisions wait
+longer than D, even if every user change is seen in time; the first-change goal lets 5 % of user
+changes wait longer than 60 s):
+
+    requests >= 2 + g_user(60 s, 0.05) + g_review(D, 0.10)
+
+where 2 counts the poll at tracking (it can see no change) and the one after it (always made).
+
+g is a fractional knapsack: take the c with the smallest S(c + D) / f(c) first. On a grid whose
+cells charge S at their right edge plus D and the largest density in the cell, every cell's cost
+is under-estimated, so the computed figure is still a lower bound. For a uniform C on [a, b]
+(width W) it has a closed form, used by the tests: ((1 - q) W - D)^2 / (2 W D) for D <= (1 - q) W.
+
+The minimising U also says what a schedule reaching the bound does: it never polls early in a
+phase, where polls are dearest (nearly every verification is still waiting) and the quantile
+forgives the changes it misses, then polls every D. That is a benchmark, not a schedule to run:
+the p95 hides the decisions it leaves waiting for hours.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+GRID_CELLS = 4000
+USER_MISS = 0.05  # the first-change goal is a p95
+REVIEW_MISS = 0.10  # a p95 over two changes per lifecycle, all of it spent on decisions
+FIXED_POLLS = 2.0  # the poll at tracking and the one after it
+
+
+class ChangeTime(Protocol):
+    """When a phase's change comes: a distribution on [low, high] with a monotone density."""
+
+    @property
+    def low(self) -> float: ...
+
+    @property
+    def high(self) -> float: ...
+
+    def cdf(self, seconds: float) -> float: ...
+
+    def density(self, seconds: float) -> float: ...
+
+
+@dataclass(frozen=True)
+class Cell:
+    """A grid cell of the change time: its span, probability mass and cost per unit of mass."""
+
+    start: float
+    end: float
+    mass: float
+    cost_per_mass: float
+
+
+def cells(change: ChangeTime, window: float, count: int = GRID_CELLS) -> list[Cell]:
+    """The grid, each cell charged as little as any schedule could be charged for it."""
+    width = (change.high - change.low) / count
+    grid: list[Cell] = []
+    for index in range(count):
+        start = change.low + index * width
+        end = change.high if index == count - 1 else start + width
+        mass = change.cdf(end) - change.cdf(start)
+        if mass <= 0:
+            continue
+        densest = max(change.density(start), change.density(end), mass / (end - start))
+        survival = 1.0 - change.cdf(end + window)
+        # (1/D) * integral of S(c + D) over the part of the cell holding `mass`, at its least.
+        grid.append(Cell(start, end, mass, survival / (window * densest)))
+    return grid
+
+
+def chosen_cells(change: ChangeTime, window: float, miss: float) -> list[tuple[Cell, float]]:
+    """The cheapest cells holding 1 - `miss` of the mass, with the fraction of each taken."""
+    need = 1.0 - miss
+    taken: list[tuple[Cell, float]] = []
+    for cell in sorted(cells(change, window), key=lambda cell: cell.cost_per_mass):
+        if need <= 0:
+            break
+        fraction = min(1.0, need / cell.mass)
+        taken.append((cell, fraction))
+        need -= cell.mass * fraction
+    return taken
+
+
+def fewest_polls(change: ChangeTime, window: float, miss: float) -> float:
+    """g(window, miss): a lower bound on the expected polls made before the change."""
+    if not (window > 0 and 0 <= miss < 1):
+        raise ValueError("need window > 0 and 0 <= miss < 1")
+    return sum(
+        cell.cost_per_mass * cell.mass * fraction
+        for cell, fraction in chosen_cells(change, window, miss)
+    )
+
+
+def fewest_requests(user: ChangeTime, review: ChangeTime, p95: float, first_p95: float) -> float:
+    """A lower bound on requests per verification for this p95 and first-change p95."""
+    return (
+        FIXED_POLLS
+        + fewest_polls(user, first_p95, USER_MISS)
+        + fewest_polls(review, p95, REVIEW_MISS)
+    )
+
+
+def smallest_p95(user: ChangeTime, review: ChangeTime, requests: float, first_p95: float) -> float:
+    """The least p95 any schedule can reach within `requests` (inf if even that is too few)."""
+    if fewest_requests(user, review, 1e12, first_p95) > requests:
+        return math.inf
+    low, high = 1e-3, 1e12  # fewest_requests falls as the p95 grows
+    for _ in range(200):
+        middle = math.sqrt(low * high)
+        if fewest_requests(user, review, middle, first_p95) > requests:
+            low = middle
+        else:
+            high = middle
+        if high / low < 1.0001:
+            break
+    return high
+
+
+def covering_polls(change: ChangeTime, window: float, miss: float) -> list[float]:
+    """Poll times (into the phase) that see the chosen changes within `window`: a schedule
+    that comes close to the bound, for the simulator to run. Each poll closes a window
+    starting at the earliest chosen change not yet seen."""
+    starts = sorted(cell.start for cell, _ in chosen_cells(change, window, miss))
+    ends = {cell.start: cell.end for cell, _ in chosen_cells(change, window, miss)}
+    polls: list[float] = []
+    for start in starts:
+        if polls and ends[start] <= polls[-1]:
+            continue
+        begin = start if not polls else max(start, polls[-1])
+        polls.append(begin + window)
+    return polls
+
+
+def next_poll(polls: Sequence[float], elapsed: float, fallback: float) -> float:
+    """The wait from `elapsed` to the next of `polls`, or `fallback` once they are used up."""
+    for at in polls:
+        if at > elapsed + 1e-9:
+            return at - elapsed
+    return fallback

@@ -1,0 +1,128 @@
+"""The lower bound the simulator prints: exact where it has a closed form, never above what a
+schedule actually spends, and reachable by the schedule it describes."""
+
+import math
+import random
+
+import pytest
+
+from tests.unit.test_simulator import sim
+
+bound = sim.schedule_bound
+A, B = sim.DEFAULT_DISTRIBUTIONS
+
+
+def uniform_closed_form(span, window, miss):
+    width = span.high - span.low
+    covered = (1 - miss) * width - window
+    return max(covered, 0.0) ** 2 / (2 * width * window)
+
+
+@pytest.mark.parametrize("span", [A.user, A.review, B.review])
+@pytest.mark.parametrize("miss", [0.0, 0.05, 0.1])
+@pytest.mark.parametrize("window", [30.0, 300.0, 900.0])
+def test_uniform_change_times_match_the_closed_form(span, miss, window):
+    expected = uniform_closed_form(span, window, miss)
+    computed = bound.fewest_polls(span, window, miss)
+    assert computed <= expected + 1e-9  # the grid only ever under-charges ...
+    assert computed == pytest.approx(expected, rel=0.01, abs=0.01)  # ... and barely
+
+
+@pytest.mark.parametrize(
+    "span",
+    [A.review, B.review, sim.Span(300.0, 3600.0, log=True), sim.Span(60.0, 86400.0, log=True)],
+)
+@pytest.mark.parametrize("window", [60.0, 600.0])
+def test_the_schedule_the_bound_describes_costs_what_the_bound_says(span, window):
+    """Any schedule is a check from above: the covering polls see all but 10 % of changes
+    within the window and expect sum S(t_k) polls before the change."""
+    polls = bound.covering_polls(span, window, 0.1)
+    spent = sum(1.0 - span.cdf(at) for at in polls)
+    least = bound.fewest_polls(span, window, 0.1)
+    assert least <= spent <= least * 1.05 + 1.0
+
+
+def test_more_tolerance_or_a_longer_window_never_costs_more():
+    costs = [bound.fewest_polls(A.review, window, 0.1) for window in (60, 120, 600, 3600)]
+    assert costs == sorted(costs, reverse=True)
+    misses = [bound.fewest_polls(A.review, 600, miss) for miss in (0.0, 0.05, 0.1, 0.5)]
+    assert misses == sorted(misses, reverse=True)
+
+
+def test_bad_arguments_are_refused():
+    for window, miss in ((0.0, 0.1), (-5.0, 0.1), (60.0, 1.0), (60.0, -0.1)):
+        with pytest.raises(ValueError):
+            bound.fewest_polls(A.user, window, miss)
+
+
+def test_a_constant_change_time_costs_nothing_to_bound():
+    # A degenerate span has no width to skip or cover; the bound falls back to 0 polls.
+    assert bound.fewest_polls(sim.Span(600.0, 600.0), 60.0, 0.05) == 0.0
+
+
+def test_smallest_p95_inverts_fewest_requests_and_says_when_nothing_will_do():
+    p95 = bound.smallest_p95(A.user, A.review, 115.0, 60.0)
+    assert bound.fewest_requests(A.user, A.review, p95, 60.0) <= 115.0
+    assert bound.fewest_requests(A.user, A.review, p95 * 0.99, 60.0) > 115.0
+    # Fewer requests than the first-change goal alone needs: no p95 is reachable.
+    assert bound.smallest_p95(A.user, A.review, 5.0, 60.0) == math.inf
+
+
+def policies():
+    """Schedules of every shape the simulator knows, each run on the same lifecycles."""
+    yield "today", sim.today_policy(sim.BackoffSettings())
+    yield "static", sim.plan_policy(sim.DEFAULT_PLAN)
+    for interval in (30.0, 120.0, 400.0):
+        yield f"fixed {interval}", lambda *_args, interval=interval: interval
+    # Sparse early in a status, dense later: the shape the bound rewards.
+    yield "ramp", lambda _p, _s, seconds, _n, _r: 600.0 if seconds < 3600 else 90.0
+
+
+@pytest.mark.parametrize("distribution", [A, B], ids=["A", "B"])
+def test_no_schedule_spends_fewer_requests_than_the_bound_allows(distribution):
+    lifecycles = sim.draw_lifecycles(distribution, 1500, seed=5)
+    for name, policy in policies():
+        result = sim.simulate(lifecycles, policy, random.Random(3))
+        first_p95 = sim.percentile(result.first_change_delays, 0.95)
+        least = bound.fewest_requests(distribution.user, distribution.review, result.p95, first_p95)
+        assert result.mean_requests >= least * 0.98, name  # 2 %: a sample of 1,500
+
+
+@pytest.mark.parametrize("distribution", [A, B], ids=["A", "B"])
+def test_the_optimum_meets_the_goals_constraints_and_comes_near_the_bound(distribution):
+    lifecycles = sim.draw_lifecycles(distribution, 1500, seed=6)
+    budget = sim.simulate(
+        lifecycles, sim.today_policy(sim.BackoffSettings()), random.Random(1)
+    ).mean_requests
+    optimum = sim.optimum_within(distribution, lifecycles, budget)
+    result = sim.simulate(lifecycles, optimum, random.Random(0))
+    assert result.mean_requests <= budget * 1.01
+    assert sim.percentile(result.first_change_delays, 0.95) <= sim.GOAL_FIRST_CHANGE_P95
+    least = bound.smallest_p95(distribution.user, distribution.review, budget, 60.0)
+    assert least <= result.p95 <= 1.4 * least
+
+
+def test_covering_polls_see_every_chosen_change_within_the_window():
+    window = 300.0
+    polls = bound.covering_polls(A.review, window, 0.1)
+    chosen = bound.chosen_cells(A.review, window, 0.1)
+    assert polls == sorted(polls)
+    for cell, _fraction in chosen:
+        for change in (cell.start, (cell.start + cell.end) / 2, cell.end):
+            seen = next(at for at in polls if at >= change)
+            assert seen - change <= window + 1e-6
+    # Nothing is polled before the first chosen change could be seen late.
+    assert polls[0] == pytest.approx(min(cell.start for cell, _ in chosen) + window)
+
+
+def test_next_poll_walks_the_list_then_falls_back():
+    assert bound.next_poll([100.0, 250.0], 0.0, 60.0) == 100.0
+    assert bound.next_poll([100.0, 250.0], 100.0, 60.0) == 150.0
+    assert bound.next_poll([100.0, 250.0], 300.0, 60.0) == 60.0
+
+
+def test_the_simulator_prints_the_bound_for_each_distribution(capsys):
+    sim.main(["--verifications", "60", "--seeds", "1", "--min-samples", "20"])
+    out = capsys.readouterr().out
+    assert out.count("no schedule has a p95") == 2
+    assert out.count("optimum (knows the dist.)") == 2
