@@ -102,17 +102,31 @@ def test_the_optimum_meets_the_goals_constraints_and_comes_near_the_bound(distri
     assert least <= result.p95 <= 1.4 * least
 
 
-def test_covering_polls_see_every_chosen_change_within_the_window():
-    window = 300.0
+@pytest.mark.parametrize("window", [300.0, 10.0])  # 10 s: narrower than a grid cell
+def test_covering_polls_see_every_chosen_change_within_the_window(window):
     polls = bound.covering_polls(A.review, window, 0.1)
     chosen = bound.chosen_cells(A.review, window, 0.1)
     assert polls == sorted(polls)
     for cell, _fraction in chosen:
-        for change in (cell.start, (cell.start + cell.end) / 2, cell.end):
+        for change in [cell.start + (cell.end - cell.start) * k / 8 for k in range(9)]:
             seen = next(at for at in polls if at >= change)
             assert seen - change <= window + 1e-6
     # Nothing is polled before the first chosen change could be seen late.
     assert polls[0] == pytest.approx(min(cell.start for cell, _ in chosen) + window)
+
+
+def test_the_poll_that_sees_the_user_cannot_see_a_decision_unless_reviews_can_be_short():
+    slow, fast = sim.Span(300.0, 3600.0), sim.Span(10.0, 3600.0)
+    base = {
+        span: bound.FIXED_POLLS
+        + bound.fewest_polls(A.user, 60.0, 0.05)
+        + bound.fewest_polls(span, 200.0, 0.1)
+        for span in (slow, fast)
+    }
+    # Reviews of at least 5 min: the poll seeing the user's change within 60 s (95 % of
+    # them) sees no decision, and counts; reviews as short as 10 s: it might, so it does not.
+    assert bound.fewest_requests(A.user, slow, 200.0, 60.0) == pytest.approx(base[slow] + 0.95)
+    assert bound.fewest_requests(A.user, fast, 200.0, 60.0) == pytest.approx(base[fast])
 
 
 def test_next_poll_walks_the_list_then_falls_back():
