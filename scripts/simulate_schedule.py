@@ -511,7 +511,7 @@ def _by_name(rows: Sequence[Row]) -> dict[str, Row]:
 
 def print_table(rows: Sequence[Row]) -> None:
     header = (
-        f"{'policy':<30} {'delay mean':>10} {'p95':>6} {'1st mean':>9} {'1st p95':>8} "
+        f"{'policy':<30} {'delay mean':>10} {'p95':>6} {'p99':>7} {'1st mean':>9} {'1st p95':>8} "
         f"{'req/verif':>10} {'fixed@req':>10} {'its p95':>8} {'p95 ratio':>10}"
     )
     print(header)
@@ -520,7 +520,7 @@ def print_table(rows: Sequence[Row]) -> None:
         result = row.result
         print(
             f"{row.name:<30} {result.mean_delay:>9.0f}s {result.p95:>5.0f}s "
-            f"{mean(result.first_change_delays):>8.0f}s "
+            f"{percentile(result.delays, 0.99):>6.0f}s {mean(result.first_change_delays):>8.0f}s "
             f"{percentile(result.first_change_delays, 0.95):>7.0f}s "
             f"{result.mean_requests:>10.1f} {row.equal_interval:>9.0f}s "
             f"{row.equal_p95:>7.0f}s {row.ratio:>9.2f}x"
@@ -592,9 +592,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         rows = evaluate(distribution, args.verifications, args.seeds, DEFAULT_PLAN, settings)
         print_table(rows)
         print(
-            "  delay: provider change -> first poll after it, over all changes; 1st: the first\n"
-            "  change (user completion) only. fixed@req: the fixed interval spending the same\n"
-            "  requests on these lifecycles, and its p95; p95 ratio: the policy's p95 / that p95.\n"
+            "  delay: provider change -> first poll after it, over all changes (p99: the tail a\n"
+            "  p95 does not see); 1st: the first change (user completion) only. fixed@req: the\n"
+            "  fixed interval spending the same requests on these lifecycles, and its p95;\n"
+            "  p95 ratio: the policy's p95 / that p95.\n"
             "  (The curve is computed exactly; the issue's 1.6x for today interpolated linearly\n"
             "  between the fixed 300 s and 600 s rows, which overstates a fixed p95 in between.)\n"
         )
