@@ -68,6 +68,19 @@ def test_the_rate_limit_is_shared_by_the_whole_fleet(server, clock):
     assert second.admit("notus", 100).granted == 0
 
 
+@pytest.mark.parametrize("per_second", [3, 400, 2000, 7500])
+def test_the_sustained_rate_is_the_configured_one(server, clock, per_second):
+    # Intervals that are not whole milliseconds (2.5 ms at 400/s, 0.5 ms at 2000/s) must not
+    # be rounded: rounding up once capped every rate at 1000/s and cut 400/s to 333/s.
+    # A burst above one step's worth, so the steps do not cap what is granted.
+    gov = governor(server, clock, RateLimit(per_second=per_second, burst=per_second // 20 + 10))
+    granted = 0
+    for _ in range(2000):  # 20 s in 10 ms steps
+        clock.now += 0.01
+        granted += gov.admit("notus", 10_000).granted
+    assert granted == pytest.approx(per_second * 20, rel=0.01, abs=10)
+
+
 def test_a_retry_after_pauses_the_provider_for_everyone(server, clock):
     first, second = governor(server, clock), governor(server, clock)
     first.record("notus", successes=3, faults=0, pause_seconds=30)
@@ -126,6 +139,29 @@ def test_probes_whose_worker_died_are_replaced_after_the_probe_timeout(server, c
     assert gov.admit("notus", 5).granted == 0
     clock.now += BREAKER.probe_timeout_seconds + 0.1
     assert gov.admit("notus", 5).granted == BREAKER.probes
+
+
+def test_probes_are_not_spent_while_the_provider_is_paused(server, clock):
+    gov = governor(server, clock)
+    gov.record("notus", successes=0, faults=5)
+    clock.now += 5.1  # the cooldown is over ...
+    gov.record("notus", successes=0, faults=0, pause_seconds=3)  # ... but a 429 says wait
+    waiting = gov.admit("notus", 5)
+    assert waiting.granted == 0 and waiting.limited_by == "paused"
+    clock.now += 3.1  # the pause is over: the probes go now, not a probe timeout later
+    assert gov.admit("notus", 5).granted == BREAKER.probes
+
+
+def test_probes_are_not_spent_when_the_rate_limit_refuses_them(server, clock):
+    gov = governor(server, clock, RateLimit(per_second=1, burst=1))
+    gov.record("notus", successes=0, faults=5)
+    clock.now += 5.1
+    other_worker = governor(server, clock, RateLimit(per_second=1, burst=1))
+    other_worker.redis.set("kyc-poller:governor:notus:tat", f"{(clock.now + 5) * 1000:.3f}")
+    refused = gov.admit("notus", 2)
+    assert refused.granted == 0 and refused.limited_by == "rate_limited"
+    clock.now += 5.5  # a token again; the probes were kept for it
+    assert gov.admit("notus", 2).granted == 1
 
 
 def test_the_claim_budget_follows_the_rate(server, clock):

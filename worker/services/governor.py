@@ -81,6 +81,9 @@ class ProviderStatus:
 
 # KEYS: breaker hash, GCRA tat key, pause key, operator pause key.
 # ARGV: now ms, wanted, emission interval ms (0: no limit), tolerance ms, probes, probe timeout ms.
+# Times are milliseconds with fractions (a 400/s interval is 2.5 ms: rounding it up would cap
+# every rate at 1000/s). Half-open probes are spent only on calls actually granted, after the
+# pause and the rate limit have had their say.
 # Returns {granted, wait ms, state, changed state or "", limited by}.
 _ADMIT = """
 local now = tonumber(ARGV[1])
@@ -92,43 +95,49 @@ local state = redis.call('HGET', KEYS[1], 'state') or 'closed'
 local changed = ''
 if state == 'open' then
   local reopen = tonumber(redis.call('HGET', KEYS[1], 'open_until') or '0')
-  if now < reopen then return {0, reopen - now, state, '', 'circuit_open'} end
+  if now < reopen then return {0, math.ceil(reopen - now), state, '', 'circuit_open'} end
   state = 'half_open'
   changed = 'half_open'
-  redis.call('HSET', KEYS[1], 'state', state, 'probes_left', ARGV[5], 'probe_at', now)
+  redis.call('HSET', KEYS[1], 'state', state, 'probes_left', ARGV[5], 'probe_at', ARGV[1])
 end
+local probes = nil
 if state == 'half_open' then
-  local left = tonumber(redis.call('HGET', KEYS[1], 'probes_left') or '0')
-  if left <= 0 then
+  probes = tonumber(redis.call('HGET', KEYS[1], 'probes_left') or '0')
+  if probes <= 0 then
     local since = tonumber(redis.call('HGET', KEYS[1], 'probe_at') or '0')
     local timeout = tonumber(ARGV[6])
     if now - since < timeout then
-      return {0, timeout - (now - since), state, changed, 'circuit_open'}
+      return {0, math.ceil(timeout - (now - since)), state, changed, 'circuit_open'}
     end
-    left = tonumber(ARGV[5])
+    probes = tonumber(ARGV[5])
   end
-  if n > left then n = left end
-  redis.call('HSET', KEYS[1], 'probes_left', left - n, 'probe_at', now)
+  if n > probes then n = probes end
 end
 local paused = tonumber(redis.call('GET', KEYS[3]) or '0')
-if paused > now then return {0, paused - now, state, changed, 'paused'} end
-local interval = tonumber(ARGV[3])
-if interval <= 0 then return {n, 0, state, changed, ''} end
-local tolerance = tonumber(ARGV[4])
-local tat = tonumber(redis.call('GET', KEYS[2]) or '0')
-if tat < now then tat = now end
-local room = math.floor((now + tolerance - tat) / interval)
-if room < 0 then room = 0 end
-local granted = math.min(n, room)
-if granted > 0 then
-  tat = tat + granted * interval
-  redis.call('SET', KEYS[2], tat, 'PX', math.ceil(tat - now + tolerance) + 1000)
-end
+if paused > now then return {0, math.ceil(paused - now), state, changed, 'paused'} end
+local granted = n
 local wait = 0
 local limited = ''
-if granted < n then
-  wait = math.max(tat + interval - tolerance - now, 1)
-  limited = 'rate_limited'
+local interval = tonumber(ARGV[3])
+if interval > 0 then
+  local tolerance = tonumber(ARGV[4])
+  local tat = tonumber(redis.call('GET', KEYS[2]) or '0')
+  if tat < now then tat = now end
+  local room = math.floor((now + tolerance - tat) / interval)
+  if room < 0 then room = 0 end
+  granted = math.min(n, room)
+  if granted > 0 then
+    tat = tat + granted * interval
+    redis.call('SET', KEYS[2], string.format('%.3f', tat),
+               'PX', math.ceil(tat - now + tolerance) + 1000)
+  end
+  if granted < n then
+    wait = math.max(math.ceil(tat + interval - tolerance - now), 1)
+    limited = 'rate_limited'
+  end
+end
+if probes ~= nil and granted > 0 then
+  redis.call('HSET', KEYS[1], 'probes_left', probes - granted, 'probe_at', ARGV[1])
 end
 return {granted, wait, state, changed, limited}
 """
@@ -208,6 +217,10 @@ class ProviderGovernor:
     def _now_ms(self) -> int:
         return int(self.clock() * 1000)
 
+    def _now_ms_exact(self) -> str:
+        """Now in milliseconds to the microsecond, as Lua reads it (the rate limiter's clock)."""
+        return f"{self.clock() * 1000:.3f}"
+
     def rate(self, provider: str) -> RateLimit:
         return self.rates.get(provider, RateLimit())
 
@@ -219,10 +232,10 @@ class ProviderGovernor:
         granted, wait_ms, state, changed, limited = self._admit(
             keys=[breaker_key, tat_key, pause_key, self._operator_key(provider)],
             args=[
-                self._now_ms(),
+                self._now_ms_exact(),
                 max(wanted, 0),
-                math.ceil(interval),
-                math.ceil(interval * max(rate.burst, 1)),
+                f"{interval:.6f}",
+                f"{interval * max(rate.burst, 1):.6f}",
                 self.breaker.probes,
                 int(self.breaker.probe_timeout_seconds * 1000),
             ],
