@@ -154,7 +154,8 @@ class Settings:
             broker_url=env.get("KYC_BROKER_URL", ""),
             result_backend=env.get("KYC_RESULT_BACKEND", ""),
             events_channel=env.get("KYC_EVENTS_CHANNEL") or cls.events_channel,
-            event_dedupe_ttl=_get_int(env, "KYC_EVENT_DEDUPE_TTL", cls.event_dedupe_ttl),
+            # Redis refuses `SET ... EX 0`: 0 would stop every publish, so 1 s is the least.
+            event_dedupe_ttl=_get_int(env, "KYC_EVENT_DEDUPE_TTL", cls.event_dedupe_ttl, minimum=1),
             events_stream=env.get("KYC_EVENTS_STREAM", ""),
             events_stream_maxlen=_get_int(
                 env, "KYC_EVENTS_STREAM_MAXLEN", cls.events_stream_maxlen

@@ -198,6 +198,14 @@ def test_nesting_beyond_the_encoder_is_stored_as_a_marker_not_raised():
     assert result["response"] == {"_omitted": "unserializable"}
 
 
+@pytest.mark.parametrize("number", [float("nan"), float("inf"), float("-inf")])
+def test_a_number_json_cannot_hold_is_stored_as_a_marker_not_raised(number):
+    # The transport refuses these; should one come another way, the database would refuse
+    # the batch's whole write, so the answer is replaced instead.
+    result = storable({"response": {"score": number}, "summary": {}}, PollPolicy())
+    assert result["response"] == {"_omitted": "unserializable"}
+
+
 def test_cleaning_keeps_order_and_structure_of_nested_values():
     value = {"a": ["x\x00", {"b": ["\x00y", 1, None, True]}], "c": 2.5}
     result = storable({"response": value, "summary": {}}, PollPolicy())

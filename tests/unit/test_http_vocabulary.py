@@ -8,7 +8,12 @@ from email.utils import format_datetime
 import pytest
 
 from worker.adapters.contract import ProviderResponse
-from worker.adapters.http import parse_retry_after, provider_url, raise_for_http_status
+from worker.adapters.http import (
+    parse_json_object,
+    parse_retry_after,
+    provider_url,
+    raise_for_http_status,
+)
 from worker.domain.errors import (
     PermanentProviderError,
     ProviderError,
@@ -81,3 +86,30 @@ def test_a_429_carries_its_retry_after():
     with pytest.raises(RateLimitedError) as info:
         raise_for_http_status("notus", response(429, {"Retry-After": "7"}))
     assert info.value.retry_after == 7.0
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"status": "PENDING", "score": NaN}',
+        b'{"status": "PENDING", "score": Infinity}',
+        b'{"status": "PENDING", "score": -Infinity}',
+        b'{"status": "PENDING", "score": 1e999}',
+    ],
+)
+def test_numbers_json_does_not_have_are_a_malformed_answer(body):
+    # Python's json reads them; jsonb and SQLite's JSON refuse them, and one such answer
+    # used to fail the write of its whole batch, on every retry.
+    with pytest.raises(PermanentProviderError) as info:
+        parse_json_object("fake", ProviderResponse(200, {}, body))
+    assert info.value.code == "malformed_response"
+
+
+def test_ordinary_numbers_still_parse():
+    body = b'{"score": 0.25, "count": 3, "big": 1e300, "exact": 12345678901234567890}'
+    assert parse_json_object("fake", ProviderResponse(200, {}, body)) == {
+        "score": 0.25,
+        "count": 3,
+        "big": 1e300,
+        "exact": 12345678901234567890,
+    }

@@ -6,6 +6,7 @@ import random
 
 import fakeredis
 import pytest
+import redis
 
 from tests.doubles import NO_TRANSPORT, FakeClock, ScriptedAdapter, result, run_coroutine
 from worker.adapters.memory_store import MemoryStore
@@ -200,6 +201,20 @@ def test_the_rate_limit_defers_what_it_cannot_grant(store, clock):
     assert report.outcomes[Outcome.DEFERRED] == 20
     deferred = [row for row in store.rows.values() if row.last_error_code]
     assert {row.last_error_code for row in deferred} == {ErrorCode.RATE_LIMITED}
+
+
+def test_answers_are_stored_even_when_redis_fails_to_count_them(store, clock):
+    ids = add(store, clock, 3)
+    gov = governor_for(clock)
+
+    def unreachable(*args, **kwargs):
+        raise redis.ConnectionError("Redis went away after the calls")
+
+    gov.record = unreachable  # type: ignore[method-assign]
+    adapter = ScriptedAdapter("notus", [result("approved")])
+    report = engine(store, adapter, clock, governor=gov).poll_batch(ids)
+    assert report.transitions == 3
+    assert {store.rows[i].stored.status for i in ids} == {S.APPROVED}
 
 
 def test_a_hostile_retry_after_pauses_the_provider_no_longer_than_the_error_cap(store, clock):

@@ -145,7 +145,7 @@ def json_object_or_none(response: ProviderResponse) -> dict[str, Any] | None:
     recursion error included), so a hostile body is named for what it is.
     """
     try:
-        body = json.loads(response.body)
+        body = json.loads(response.body, parse_constant=_refuse_constant, parse_float=_finite_float)
     except RecursionError:
         raise too_deep(response) from None
     except (ValueError, UnicodeDecodeError):
@@ -155,6 +155,19 @@ def json_object_or_none(response: ProviderResponse) -> dict[str, Any] | None:
     if json_depth_exceeds(body, response.max_json_depth):
         raise too_deep(response)
     return body
+
+
+def _refuse_constant(name: str) -> Any:
+    """NaN and ±Infinity are not JSON (RFC 8259); Python accepts them, jsonb does not."""
+    raise ValueError(f"not a JSON number: {name}")
+
+
+def _finite_float(text: str) -> float:
+    """A number such as 1e999 overflows to infinity: refused like NaN."""
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError("number out of range")
+    return value
 
 
 def too_deep(response: ProviderResponse) -> PermanentProviderError:

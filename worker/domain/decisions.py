@@ -478,9 +478,11 @@ def storable(document: dict[str, Any], policy: PollPolicy) -> dict[str, Any]:
     marker with its size; the summary (small, ours) is kept.
     """
     try:
-        text = json.dumps(document, ensure_ascii=False, separators=(",", ":"))
+        # allow_nan=False: NaN/Infinity are not JSON; a database would refuse the whole batch.
+        text = json.dumps(document, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
     except (RecursionError, ValueError, TypeError):
-        # Deeper than the encoder goes (the transport's depth limit stops this earlier).
+        # Deeper than the encoder goes (the transport's depth limit stops this earlier),
+        # or not JSON at all (NaN, Infinity: the transport refuses those too).
         return {"response": {"_omitted": "unserializable"}, "summary": {}}
     try:
         encoded = text.encode("utf-8")

@@ -30,6 +30,7 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol, TypeVar
 
 import structlog
+from redis.exceptions import RedisError
 
 from worker.adapters.contract import ProviderAdapter, Transport
 from worker.domain.decisions import (
@@ -176,7 +177,14 @@ class PollEngine:
             answered[row.provider].append(observation)
             decisions.append(self._decide(row, observation, now))
         for provider, provider_observations in answered.items():
-            self._report_to_governor(provider, provider_observations)
+            try:
+                self._report_to_governor(provider, provider_observations)
+            except RedisError as exc:
+                # The answers are in hand: store them. The breaker misses one batch's count
+                # (and a Retry-After pause), which the next batches make up for.
+                log.warning(
+                    "governor_record_failed", provider=provider, error_type=type(exc).__name__
+                )
 
         applied = self.store.apply(decisions)
         report.polled = len(to_call)

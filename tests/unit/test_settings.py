@@ -1,0 +1,20 @@
+"""Settings read from the environment: defaults, and values that would break the fleet."""
+
+from __future__ import annotations
+
+import pytest
+
+from worker.config import Settings
+from worker.domain.errors import ConfigurationError
+
+
+def test_event_ids_are_remembered_for_a_day_by_default():
+    assert Settings.from_env({}).event_dedupe_ttl == 24 * 3600
+    assert Settings.from_env({"KYC_EVENT_DEDUPE_TTL": "1"}).event_dedupe_ttl == 1
+
+
+@pytest.mark.parametrize("value", ["0", "-5"])
+def test_a_dedupe_ttl_redis_would_refuse_is_refused_here(value):
+    # `SET ... EX 0` is an error in Redis: every relay run would stop at its first event.
+    with pytest.raises(ConfigurationError, match="KYC_EVENT_DEDUPE_TTL"):
+        Settings.from_env({"KYC_EVENT_DEDUPE_TTL": value})
