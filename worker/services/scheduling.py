@@ -58,23 +58,41 @@ class Sweeper:
         self.interval_seconds = interval_seconds
 
     def sweep(self, now: datetime) -> list[Sweep]:
+        """Claim up to `max_claims` due rows, shared fairly between providers.
+
+        Each provider may take what its governor allows; within that, the sweep's
+        budget is split evenly, and what a provider with fewer due rows leaves goes to
+        the others in further rounds. (Claiming in a fixed order gave the whole budget
+        to the first provider with a large backlog and no rate limit.)
+        """
+        allowance = {provider: self._allowance(provider) for provider in self.providers}
+        claimed: dict[str, list[int]] = {provider: [] for provider in self.providers}
+        active = [provider for provider in self.providers if allowance[provider] > 0]
         remaining = self.max_claims
-        sweeps = []
-        for provider in self.providers:
-            if remaining <= 0:
-                break
-            budget = remaining
-            if self.governor is not None:
-                budget = self.governor.claim_budget(provider, self.interval_seconds, remaining)
-            ids = self._claim(provider, now, budget)
-            remaining -= len(ids)
-            if ids:
-                batches = [
-                    ids[start : start + self.batch_size]
-                    for start in range(0, len(ids), self.batch_size)
-                ]
-                sweeps.append(Sweep(provider, batches))
-        return sweeps
+        while remaining > 0 and active:
+            share = max(remaining // len(active), 1)
+            still_hungry = []
+            for provider in active:
+                want = min(share, allowance[provider] - len(claimed[provider]), remaining)
+                if want <= 0:
+                    continue
+                ids = self._claim(provider, now, want)
+                claimed[provider] += ids
+                remaining -= len(ids)
+                if len(ids) == want and len(claimed[provider]) < allowance[provider]:
+                    still_hungry.append(provider)
+            active = still_hungry
+        return [Sweep(provider, self._batches(ids)) for provider, ids in claimed.items() if ids]
+
+    def _allowance(self, provider: str) -> int:
+        if self.governor is None:
+            return self.max_claims
+        return self.governor.claim_budget(provider, self.interval_seconds, self.max_claims)
+
+    def _batches(self, ids: list[int]) -> list[list[int]]:
+        return [
+            ids[start : start + self.batch_size] for start in range(0, len(ids), self.batch_size)
+        ]
 
     def _claim(self, provider: str, now: datetime, budget: int) -> list[int]:
         ids: list[int] = []

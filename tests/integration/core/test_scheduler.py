@@ -94,6 +94,22 @@ def test_a_sweep_stops_at_its_ceiling(db):
     assert sum(s.claimed for s in sweeps) == 12
 
 
+def test_a_sweep_shares_its_ceiling_fairly_between_providers(db):
+    clock = FakeClock()
+    add_many(db, clock, 40)  # notus, first in the sweep's order, with a large backlog
+    add_many(db, clock, 40, provider="gu1")
+    shares = {s.provider: s.claimed for s in sweeper(db, max_claims=20).sweep(clock.now)}
+    assert shares == {"notus": 10, "gu1": 10}
+
+
+def test_what_one_provider_leaves_of_its_share_goes_to_the_others(db):
+    clock = FakeClock()
+    add_many(db, clock, 40)
+    add_many(db, clock, 3, provider="gu1")
+    shares = {s.provider: s.claimed for s in sweeper(db, max_claims=20).sweep(clock.now)}
+    assert shares == {"notus": 17, "gu1": 3}
+
+
 def test_a_sweep_skips_an_open_circuit_and_follows_the_rate(db):
     clock = FakeClock()
     add_many(db, clock, 50)
