@@ -6,12 +6,20 @@ import asyncio
 import gzip
 import json
 import socket
+import ssl
+import threading
 import zlib
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
 from aiohttp import web
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
 from worker.adapters.contract import ProviderRequest
 from worker.adapters.event_loop import EventLoopThread
@@ -199,3 +207,81 @@ def test_hundreds_of_calls_in_flight_share_one_session(loop, server):
         assert loop.run(many(), timeout=60) == [200] * 300
     finally:
         loop.run(transport.close())
+
+
+def expired_certificate(directory: Path) -> tuple[Path, Path]:
+    """A self-signed certificate for localhost that expired yesterday, and its key."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
+    now = datetime.now(UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(1)
+        .not_valid_before(now - timedelta(days=2))
+        .not_valid_after(now - timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost")]), False)
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = directory / "cert.pem", directory / "key.pem"
+    cert_path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return cert_path, key_path
+
+
+def test_a_refused_provider_certificate_is_provider_wide(loop, tmp_path):
+    # Every call to that provider fails alike: counted against the provider (the breaker),
+    # never against the verification (else all of them end `failed`).
+    cert_path, key_path = expired_certificate(tmp_path)
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert_path, key_path)
+    app = web.Application()
+
+    async def answer(_request: web.Request) -> web.Response:
+        return web.json_response({"status": "ok"})
+
+    app.router.add_get("/x", answer)
+    runner = web.AppRunner(app)
+
+    async def start() -> int:
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=context)
+        await site.start()
+        return int(site._server.sockets[0].getsockname()[1])  # type: ignore[union-attr]
+
+    port = loop.run(start())
+    transport = AiohttpTransport(LIMITS)
+    try:
+        with pytest.raises(ProviderUnavailableError) as info:
+            loop.run(
+                transport.send("fake", ProviderRequest("GET", f"https://localhost:{port}/x")),
+                timeout=30,
+            )
+        assert info.value.code is ErrorCode.CONNECTION_ERROR
+        assert info.value.provider_wide and not info.value.permanent
+    finally:
+        loop.run(transport.close())
+        loop.run(runner.cleanup())
+
+
+def test_a_wait_that_ends_first_cancels_the_calls(loop):
+    cancelled = threading.Event()
+
+    async def slow() -> None:
+        try:
+            await asyncio.sleep(30)
+        except asyncio.CancelledError:
+            cancelled.set()
+            raise
+
+    with pytest.raises(TimeoutError):
+        loop.run(slow(), timeout=0.1)
+    assert cancelled.wait(5)  # not left running for a caller that is gone

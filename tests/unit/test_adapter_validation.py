@@ -180,3 +180,14 @@ def test_a_bad_base_url_is_refused_without_quoting_it():
     with pytest.raises(ProviderConfigurationError) as info:
         build_adapter("notus", settings)
     assert "hunter2" not in str(info.value) and "'ftp'" in str(info.value)
+
+
+@pytest.mark.parametrize(
+    "base_url",
+    ["http://:8080", "http://host:99999/x", "http://exa mple.com", "https://bücher.example/x"],
+    ids=["no-host", "bad-port", "space", "not-ascii"],
+)
+def test_a_base_url_no_request_could_use_is_refused_at_start(base_url):
+    # Accepted, it failed at the first call of every verification instead.
+    with pytest.raises(ProviderConfigurationError, match="notus base URL"):
+        build_adapter("notus", ApiKeySettings(base_url=base_url, api_key=KEY))

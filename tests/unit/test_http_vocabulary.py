@@ -57,7 +57,9 @@ def test_retry_after_http_date_in_the_future_and_past():
         (401, ProviderUnavailableError, "auth_failed"),
         (403, ProviderUnavailableError, "auth_failed"),
         (404, PermanentProviderError, "not_found"),
+        (408, ProviderUnavailableError, "timeout"),  # a proxy gave up: not the request's fault
         (410, PermanentProviderError, "http_error"),
+        (425, RateLimitedError, "rate_limited"),  # Too Early: come back later
         (429, RateLimitedError, "rate_limited"),
         (500, ProviderUnavailableError, "server_error"),
         (504, ProviderUnavailableError, "server_error"),

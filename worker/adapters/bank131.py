@@ -148,8 +148,14 @@ class Bank131Adapter(ProviderAdapter[Bank131Settings]):
     def interpret(self, response: ProviderResponse) -> PollResult:
         answer = json_object_or_none(response)
         status = response.status
-        readable = 200 <= status < 300 or (400 <= status < 500 and status != 429)
-        if not (readable and answer is not None and _error_code(answer) is not None):
+        code = _error_code(answer) if answer is not None else None
+        # A 4xx speaks for the verification only with an error code we know; any other 4xx
+        # (a 401 "unauthorized", a 400 "validation_error") means what its HTTP status means.
+        if 200 <= status < 300:
+            readable = code is not None
+        else:
+            readable = 400 <= status < 500 and status != 429 and f"error:{code}" in STATUS_MAP
+        if not (readable and answer is not None):
             raise_for_http_status(self.name, response)
             answer = parse_json_object(self.name, response)
         return self._meaning(answer, status)

@@ -23,8 +23,18 @@ class EventLoopThread:
         self._thread.start()
 
     def run(self, coroutine: Coroutine[Any, Any, T], timeout: float | None = None) -> T:
-        """Run `coroutine` on the loop and wait for it (from any other thread)."""
-        return asyncio.run_coroutine_threadsafe(coroutine, self._loop).result(timeout)
+        """Run `coroutine` on the loop and wait for it (from any other thread).
+
+        If the wait ends first (the timeout, or the task's own time limit raising in
+        this thread), the coroutine is cancelled: its calls stop instead of going on
+        for a caller that is gone.
+        """
+        future = asyncio.run_coroutine_threadsafe(coroutine, self._loop)
+        try:
+            return future.result(timeout)
+        except BaseException:
+            future.cancel()
+            raise
 
     def __enter__(self) -> EventLoopThread:
         return self

@@ -38,11 +38,21 @@ def check_base_url(provider: str, base_url: str) -> str:
     if not base_url:
         raise ProviderConfigurationError(f"{provider} has no base URL configured")
     parts = urlsplit(base_url)
-    if parts.scheme not in {"http", "https"} or not parts.netloc:
+    try:
+        host, _port = parts.hostname, parts.port  # .port raises on a port out of range
+    except ValueError:
+        host = None
+    if (
+        parts.scheme not in {"http", "https"}
+        or not host
+        or not base_url.isascii()  # sent as written: an IDN host goes in its xn-- form
+        or any(c.isspace() for c in base_url)
+    ):
         # The value itself is not quoted: it may carry credentials.
         scheme = parts.scheme[:10] or "none"
         raise ProviderConfigurationError(
-            f"{provider} base URL must be an http(s) URL with a host (scheme {scheme!r})"
+            f"{provider} base URL must be an ASCII http(s) URL with a host, no spaces "
+            f"(scheme {scheme!r})"
         )
     if parts.query or parts.fragment or parts.username or parts.password:
         raise ProviderConfigurationError(
@@ -96,7 +106,7 @@ def raise_for_http_status(provider: str, response: ProviderResponse) -> None:
     if 200 <= code < 300:
         return
     message = f"HTTP {code} from {provider}"
-    if code == 429:
+    if code == 429 or code == 425:  # 425 Too Early: the same "come back later"
         retry_after = parse_retry_after(response.header("Retry-After"))
         if retry_after is not None:
             message += f" (retry after {retry_after:g}s)"
@@ -105,6 +115,9 @@ def raise_for_http_status(provider: str, response: ProviderResponse) -> None:
         )
     if code >= 500:
         raise ProviderUnavailableError(ErrorCode.SERVER_ERROR, message, http_status=code)
+    if code == 408:
+        # Request Timeout: usually the provider's front end gave up on its own backend.
+        raise ProviderUnavailableError(ErrorCode.TIMEOUT, message, http_status=code)
     if code in (401, 403):
         raise ProviderUnavailableError(ErrorCode.AUTH_FAILED, message, http_status=code)
     if code == 404:

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
+from yarl import URL
 
 from worker.adapters.contract import ProviderAdapter, ProviderRequest, ProviderResponse
 from worker.domain.errors import (
@@ -93,7 +94,9 @@ class AiohttpTransport:
             async with asyncio.timeout(self.limits.deadline):
                 async with self._client().request(
                     request.method,
-                    request.url,
+                    # Sent exactly as built (adapters quote every path segment; a signature
+                    # covers this path): yarl would otherwise re-normalize it (%3A -> :).
+                    URL(request.url, encoded=True),
                     headers=dict(request.headers),
                     data=request.body if request.body or request.method != "GET" else None,
                     allow_redirects=False,
@@ -108,7 +111,13 @@ class AiohttpTransport:
             raise ProviderUnavailableError(
                 ErrorCode.TIMEOUT, f"no complete answer from {provider} within {elapsed:.1f}s"
             ) from None
-        except (aiohttp.InvalidURL, aiohttp.ClientConnectorCertificateError) as exc:
+        except aiohttp.ClientConnectorCertificateError:
+            # The provider's certificate (expired, wrong host): every call fails alike, so it
+            # is provider-wide, never a fault of the verification being polled.
+            raise ProviderUnavailableError(
+                ErrorCode.CONNECTION_ERROR, f"{provider}'s TLS certificate was refused"
+            ) from None
+        except aiohttp.InvalidURL as exc:
             raise PermanentProviderError(
                 ErrorCode.REQUEST_FAILED,
                 f"could not send a request to {provider} ({type(exc).__name__})",

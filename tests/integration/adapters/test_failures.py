@@ -255,5 +255,10 @@ def test_a_wrong_signature_is_a_provider_wide_fault(new_session_id):
             assert fake.request_count("bank131", session_id) == 0
             right = BlockingAdapter(build_adapter("bank131", base), client)
             assert right.fetch_status(session_id, None).provider_status == "ok"
+            # The path is signed as it is sent: the transport does not re-quote it (an id's
+            # colon stays %3A on the wire, as in the signature).
+            with_colon = f"{new_session_id('bank131')}:2"
+            fake.add_session("bank131", with_colon, ["ok"])
+            assert right.fetch_status(with_colon, None).provider_status == "ok"
         finally:
             loop.run(client.transport.close())
