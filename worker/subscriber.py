@@ -111,12 +111,14 @@ def parse_event(raw: bytes | str) -> dict[str, Any] | None:
     """Decode one event document; None if it is not a kyc-poller event we understand."""
     try:
         event = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
-        return None
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        return None  # RecursionError: nesting deeper than the parser goes
     if not isinstance(event, dict) or any(name not in event for name in REQUIRED_FIELDS):
         return None
     if event["schema_version"] != EVENT_SCHEMA_VERSION:
         return None
+    if not isinstance(event["event_id"], str) or not event["event_id"]:
+        return None  # ids are deduplicated by value: only a non-empty string will do
     return event
 
 

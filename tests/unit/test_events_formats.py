@@ -79,6 +79,14 @@ def test_not_every_document_makes_a_cloudevent():
             from_cloudevent(broken)
 
 
+@pytest.mark.parametrize("field", ["event_id", "event_type", "occurred_at"])
+@pytest.mark.parametrize("value", [None, "", 17])
+def test_a_cloudevent_needs_its_id_type_and_time_as_strings(field, value):
+    # Else `id: "None"` or `time: "None"`: not CloudEvents 1.0 (time is RFC 3339).
+    with pytest.raises(NotAKycCloudEvent, match=field):
+        to_cloudevent(event(**{field: value}))
+
+
 def test_subject_falls_back_to_the_verification_id():
     assert to_cloudevent(event(provider=None))["subject"] == "verification/42"
 
@@ -115,6 +123,21 @@ def test_parse_entry_reads_bytes_or_text_fields():
     assert parse_entry({b"event": b"not json"}) is None
     assert parse_entry({b"other": b"1"}) is None
     assert parse_event(json.dumps(event(schema_version=99))) is None
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "[" * 200_000 + "]" * 200_000,  # deeper than the parser goes
+        json.dumps(event(event_id=["not", "hashable"])),
+        json.dumps(event(event_id="")),
+        json.dumps(event(event_id=None)),
+    ],
+    ids=["deep", "list-id", "empty-id", "null-id"],
+)
+def test_an_entry_no_reader_could_handle_is_not_an_event(raw):
+    # Raising instead would crash a consumer before its ack, on every restart.
+    assert parse_event(raw) is None
 
 
 def test_the_stream_goes_with_the_channel_unless_configured():

@@ -60,6 +60,13 @@ def to_cloudevent(event: Mapping[str, Any], *, source: str = DEFAULT_SOURCE) -> 
     missing = [name for name in (*REQUIRED_EVENT_FIELDS, "occurred_at") if name not in event]
     if missing:
         raise NotAKycCloudEvent(f"not a kyc-poller event: {', '.join(missing)} missing")
+    blank = [
+        name
+        for name in ("event_id", "event_type", "occurred_at")
+        if not isinstance(event[name], str) or not event[name]
+    ]
+    if blank:  # id and type must be non-empty strings, time an RFC 3339 timestamp
+        raise NotAKycCloudEvent(f"not a kyc-poller event: {', '.join(blank)} not a string")
     if not source:
         raise ValueError("a CloudEvent needs a non-empty source")
     provider = event.get("provider")
