@@ -179,6 +179,19 @@ def test_a_credential_mishap_fails_no_verification_and_opens_the_circuit(store, 
     assert not any(row.stored.status is S.FAILED for row in store.rows.values())
 
 
+def test_a_probe_the_provider_answers_404_still_closes_the_circuit(store, clock):
+    ids = add(store, clock, 4)
+    gov = governor_for(clock)
+    gov.record("notus", successes=0, faults=5)
+    clock.advance(10.5)  # the cooldown is over: probes may go
+    adapter = ScriptedAdapter(
+        "notus", [PermanentProviderError(ErrorCode.NOT_FOUND, "HTTP 404", http_status=404)]
+    )
+    engine(store, adapter, clock, governor=gov).poll_batch(ids)
+    # The provider answered: it is up, whatever it said about these verifications.
+    assert gov.status("notus").state is CircuitState.CLOSED
+
+
 def test_a_429_slows_the_provider_for_the_fleet(store, clock):
     ids = add(store, clock, 4)
     gov = governor_for(clock)

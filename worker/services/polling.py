@@ -302,7 +302,7 @@ class PollEngine:
         ]
         changed = self.governor.record(
             provider,
-            successes=sum(1 for o in observations if isinstance(o, PollResult)),
+            successes=sum(1 for o in observations if _provider_answered(o)),
             faults=faults,
             # Clamped like a row's own Retry-After: one answer cannot halt a provider for a day.
             pause_seconds=min(max(pauses), self.policy.error_backoff.cap) if pauses else None,
@@ -313,6 +313,21 @@ class PollEngine:
     def _circuit_changed(self, provider: str, state: CircuitState) -> None:
         _log_circuit(provider, state)
         self.observer.circuit_changed(provider, state)
+
+
+def _provider_answered(observation: Observation) -> bool:
+    """The provider is up and speaking for this verification: a status, or an HTTP answer
+    that is the verification's problem (a 404, a malformed body). For the breaker these are
+    successes: a half-open probe answered 404 closes the circuit instead of holding it
+    half-open for a probe timeout. A 429 is neither (its pause handles it)."""
+    if isinstance(observation, PollResult):
+        return True
+    return (
+        isinstance(observation, ProviderError)
+        and observation.http_status is not None
+        and not observation.provider_wide
+        and not isinstance(observation, RateLimitedError)
+    )
 
 
 def _log_circuit(provider: str, state: CircuitState) -> None:
