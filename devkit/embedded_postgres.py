@@ -29,14 +29,14 @@ import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from types import TracebackType
-from typing import Any
+from typing import Any, Self
 
 import psycopg
 from psycopg import sql
 from sqlalchemy.engine import URL, make_url
 
 from devkit.embedded_redis import free_port
+from devkit.lifecycle import StartedInWith
 
 OS_USER = "postgres"
 SUPERUSER = "postgres"
@@ -101,7 +101,7 @@ def _world_traversable(path: Path) -> bool:
     return True
 
 
-class PostgresCluster:
+class PostgresCluster(StartedInWith):
     """initdb + pg_ctl in a temp dir on a loopback port; a context manager.
 
     It can be paused and resumed on the same port with its data, so tests can play
@@ -199,7 +199,7 @@ class PostgresCluster:
         except (OSError, PostgresStartError):
             return "(no server log)"
 
-    def start(self) -> PostgresCluster:
+    def start(self) -> Self:
         """Create the cluster and start its server; everything is removed again if that fails.
 
         Raises PostgresUnavailable (PostgresNotFound: no binaries) when PostgreSQL cannot
@@ -291,23 +291,12 @@ class PostgresCluster:
         shutil.rmtree(self.base, ignore_errors=True)
         self.base = None
 
-    def __enter__(self) -> PostgresCluster:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
-
     def __repr__(self) -> str:
         state = "created" if self.base is not None else "not created"
         return f"PostgresCluster(port={self.port}, {state})"
 
 
-class PostgresServer:
+class PostgresServer(StartedInWith):
     """A PostgreSQL server to make databases on: our own cluster, or an external one (a URL).
 
     A context manager: leaving it stops our own cluster; an external server is left running.
@@ -370,17 +359,6 @@ class PostgresServer:
         """Stop and remove our own cluster, if this is one; an external server is left alone."""
         if self.cluster is not None:
             self.cluster.stop()
-
-    def __enter__(self) -> PostgresServer:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     def __repr__(self) -> str:
         owner = "own cluster" if self.cluster is not None else "external"

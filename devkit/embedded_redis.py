@@ -19,10 +19,11 @@ import subprocess
 import tempfile
 import time
 from pathlib import Path
-from types import TracebackType
-from typing import Any, cast
+from typing import Any, Self, cast
 
 import redis
+
+from devkit.lifecycle import StartedInWith
 
 INSTALL_HINT = (
     "install one with `apt-get install redis-server` (Debian/Ubuntu) or "
@@ -72,7 +73,7 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-class EmbeddedRedis:
+class EmbeddedRedis(StartedInWith):
     """A redis-server child process on 127.0.0.1; a context manager, restartable on its port."""
 
     def __init__(
@@ -104,7 +105,7 @@ class EmbeddedRedis:
     def log_path(self) -> Path | None:
         return None if self._dir is None else self._dir / "redis.log"
 
-    def start(self) -> EmbeddedRedis:
+    def start(self) -> Self:
         """Start the server (on the same port as before, after a stop()) and wait until it answers.
 
         A restart keeps the port: clients configured with the old URL must find it again.
@@ -217,17 +218,6 @@ class EmbeddedRedis:
         if directory is not None:
             with contextlib.suppress(OSError):
                 shutil.rmtree(directory, ignore_errors=True)
-
-    def __enter__(self) -> EmbeddedRedis:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     def __repr__(self) -> str:
         state = "running" if self.running else "stopped"

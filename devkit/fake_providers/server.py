@@ -19,13 +19,14 @@ import sys
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import FrameType, TracebackType
-from typing import Any, Protocol
+from types import FrameType
+from typing import Any, Protocol, Self
 
 from devkit.fake_providers.app import PROVIDER_NAMES, FakeApp
 from devkit.fake_providers.credentials import FakeCredentials
 from devkit.fake_providers.latency import Latency
 from devkit.fake_providers.wire import Reply, Request, json_reply
+from devkit.lifecycle import StartedInWith
 
 log = logging.getLogger(__name__)
 MAX_BODY_BYTES = 1 << 20
@@ -154,7 +155,7 @@ def _make_backend(kind: str, address: tuple[str, int], app: FakeApp) -> _Backend
     return ThreadedServer(address, app)
 
 
-class FakeProviders:
+class FakeProviders(StartedInWith):
     """All four fake providers on one local HTTP server, scriptable from Python.
 
     `latency` (seconds, give or take `jitter`) delays every provider answer; change it
@@ -182,7 +183,7 @@ class FakeProviders:
 
     # -- lifecycle -------------------------------------------------------------
 
-    def start(self) -> FakeProviders:
+    def start(self) -> Self:
         if self._server is not None:
             return self
         backend = _make_backend(self.server, (self.host, self.requested_port), self.app)
@@ -194,17 +195,6 @@ class FakeProviders:
         server, self._server = self._server, None
         if server is not None:
             server.stop()
-
-    def __enter__(self) -> FakeProviders:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     # -- addresses ---------------------------------------------------------------
 
