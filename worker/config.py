@@ -26,7 +26,10 @@ CONTROL_QUEUE = "kyc.control"
 POLL_QUEUE = "kyc.polls"
 
 
-def _get_float(env: Mapping[str, str], name: str, default: float) -> float:
+def _get_float(
+    env: Mapping[str, str], name: str, default: float, *, positive: bool = False
+) -> float:
+    """A number >= 0; `positive`: > 0 (periods and leases, where 0 would loop or expire)."""
     raw = env.get(name)
     if raw is None or raw == "":
         return default
@@ -36,6 +39,8 @@ def _get_float(env: Mapping[str, str], name: str, default: float) -> float:
         raise ConfigurationError(f"{name} must be a number, got {raw!r}") from None
     if not value >= 0:  # also refuses NaN
         raise ConfigurationError(f"{name} must not be negative, got {raw!r}")
+    if positive and value == 0:
+        raise ConfigurationError(f"{name} must be greater than 0, got {raw!r}")
     return value
 
 
@@ -173,7 +178,9 @@ class Settings:
             payload_retention_seconds=_get_float(
                 env, "KYC_PAYLOAD_RETENTION_SECONDS", cls.payload_retention_seconds
             ),
-            retention_interval=_get_float(env, "KYC_RETENTION_INTERVAL", cls.retention_interval),
+            retention_interval=_get_float(
+                env, "KYC_RETENTION_INTERVAL", cls.retention_interval, positive=True
+            ),
             retention_batch_size=_get_int(
                 env, "KYC_RETENTION_BATCH_SIZE", cls.retention_batch_size, 1
             ),
@@ -183,18 +190,22 @@ class Settings:
             policy=_policy_from_env(env),
             schedule_mode=(env.get("KYC_POLL_SCHEDULE_MODE") or "status").lower(),
             adaptive_refresh_seconds=_get_float(
-                env, "KYC_ADAPTIVE_REFRESH_SECONDS", cls.adaptive_refresh_seconds
+                env, "KYC_ADAPTIVE_REFRESH_SECONDS", cls.adaptive_refresh_seconds, positive=True
             ),
             adaptive_history_seconds=_get_float(
                 env, "KYC_ADAPTIVE_HISTORY_SECONDS", cls.adaptive_history_seconds
             ),
             limits=_limits_from_env(env),
             breaker=_breaker_from_env(env),
-            schedule_interval=_get_float(env, "KYC_SCHEDULE_INTERVAL", cls.schedule_interval),
-            relay_interval=_get_float(env, "KYC_RELAY_INTERVAL", cls.relay_interval),
+            schedule_interval=_get_float(
+                env, "KYC_SCHEDULE_INTERVAL", cls.schedule_interval, positive=True
+            ),
+            relay_interval=_get_float(env, "KYC_RELAY_INTERVAL", cls.relay_interval, positive=True),
             poll_batch_size=_get_int(env, "KYC_POLL_BATCH_SIZE", cls.poll_batch_size, 1),
             sweep_max_claims=_get_int(env, "KYC_SWEEP_MAX_CLAIMS", cls.sweep_max_claims, 1),
-            claim_lease_seconds=_get_float(env, "KYC_CLAIM_LEASE_SECONDS", cls.claim_lease_seconds),
+            claim_lease_seconds=_get_float(
+                env, "KYC_CLAIM_LEASE_SECONDS", cls.claim_lease_seconds, positive=True
+            ),
             relay_batch_size=_get_int(env, "KYC_RELAY_BATCH_SIZE", cls.relay_batch_size, 1),
             log_format=log_format,
             log_level=(env.get("KYC_LOG_LEVEL") or "INFO").upper(),

@@ -18,3 +18,21 @@ def test_a_dedupe_ttl_redis_would_refuse_is_refused_here(value):
     # `SET ... EX 0` is an error in Redis: every relay run would stop at its first event.
     with pytest.raises(ConfigurationError, match="KYC_EVENT_DEDUPE_TTL"):
         Settings.from_env({"KYC_EVENT_DEDUPE_TTL": value})
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "KYC_SCHEDULE_INTERVAL",
+        "KYC_RELAY_INTERVAL",
+        "KYC_RETENTION_INTERVAL",
+        "KYC_ADAPTIVE_REFRESH_SECONDS",
+        "KYC_CLAIM_LEASE_SECONDS",
+    ],
+)
+def test_a_period_or_lease_of_zero_is_refused(name):
+    # A beat period of 0 is always due (beat would flood its queues); a lease of 0 sends
+    # every poll batch already expired.
+    with pytest.raises(ConfigurationError, match=f"{name} must be greater than 0"):
+        Settings.from_env({name: "0"})
+    assert Settings.from_env({name: "0.5"}) is not None

@@ -2,8 +2,13 @@
 
 The retention task removes `result.response` from long-terminal verifications in
 batches; this index lets each batch read only rows that still have one, oldest
-finished first, instead of scanning the table. (On a large PostgreSQL table,
-build it CONCURRENTLY by hand before upgrading.)
+finished first, instead of scanning the table. On a large PostgreSQL table,
+build it CONCURRENTLY by hand before upgrading, with this name and definition:
+
+    CREATE INDEX CONCURRENTLY ix_verifications_response_kept
+        ON verifications (finished_at, id) WHERE result ? 'response';
+
+the upgrade then keeps it (IF NOT EXISTS).
 
 Revision ID: 0004
 Revises: 0003
@@ -30,6 +35,7 @@ def upgrade() -> None:
         ["finished_at", "id"],
         postgresql_where=sa.text("result ? 'response'"),
         sqlite_where=sa.text("json_type(result, '$.response') IS NOT NULL"),
+        if_not_exists=True,  # built by hand beforehand (see above): keep it
     )
 
 

@@ -38,3 +38,29 @@ def test_migrations_downgrade_and_upgrade_again(database_url):
         )
     finally:
         engine.dispose()
+
+
+def test_the_retention_index_built_by_hand_first_is_kept(database_url):
+    # 0004's advice on a large PostgreSQL table: build the index CONCURRENTLY, then upgrade.
+    command.upgrade(alembic_config(database_url), "0003")
+    engine = create_db_engine(database_url)
+    where = (
+        "result ? 'response'"
+        if engine.dialect.name == "postgresql"
+        else "json_type(result, '$.response') IS NOT NULL"
+    )
+    try:
+        with engine.begin() as connection:
+            connection.exec_driver_sql(
+                "CREATE INDEX ix_verifications_response_kept "
+                f"ON verifications (finished_at, id) WHERE {where}"
+            )
+    finally:
+        engine.dispose()
+    upgrade(database_url)
+    engine = create_db_engine(database_url)
+    try:
+        indexes = {i["name"] for i in inspect(engine).get_indexes("verifications")}
+        assert "ix_verifications_response_kept" in indexes
+    finally:
+        engine.dispose()
