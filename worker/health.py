@@ -2,7 +2,8 @@
 
 The liveness/readiness check of poll workers, the control worker and beat (the
 `healthcheck:` of their docker-compose services): with the same environment as
-the process, it runs `SELECT 1` on the database and `PING` on the broker (and on
+the process, it reads the database's schema revision (it must be this code's, or
+a newer one) and runs `PING` on the broker (and on
 the events/governor Redis when that is another server), each bounded by a short
 timeout, prints one line and exits 0 when every check passed, else 1:
 
@@ -16,6 +17,7 @@ Credentials never appear in the line.
 from __future__ import annotations
 
 import argparse
+import functools
 import math
 import sqlite3
 import sys
@@ -26,11 +28,13 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 import redis
-from sqlalchemy import create_engine, text
+from alembic.script import ScriptDirectory
+from sqlalchemy import create_engine, inspect, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
 
 from worker.config import Settings
+from worker.migrate import alembic_config
 
 DEFAULT_TIMEOUT_SECONDS = 3.0
 MAX_ERROR_CHARS = 200
@@ -49,17 +53,57 @@ class CheckResult:
         return f"{self.name} failed ({self.error})"
 
 
+class SchemaNotReady(RuntimeError):
+    """The database answers but lacks the schema this code needs (not migrated, or behind)."""
+
+
+SCHEMA_QUERY = "SELECT version_num FROM alembic_version"
+
+
+@functools.cache
+def _schema_revisions() -> tuple[str, frozenset[str]]:
+    """This code's head revision and every revision it knows (read once per process)."""
+    scripts = ScriptDirectory.from_config(alembic_config("sqlite://"))
+    head = scripts.get_current_head()
+    assert head is not None
+    return head, frozenset(revision.revision for revision in scripts.walk_revisions())
+
+
+def check_schema(versions: Sequence[str]) -> None:
+    """Raise SchemaNotReady unless the database is at this code's head revision.
+
+    A revision this code does not know is newer (migrations run before a rollout and
+    only add): the old code keeps working with it, so that passes.
+    """
+    head, known = _schema_revisions()
+    if not versions:
+        raise SchemaNotReady("no schema: run `python -m worker.migrate`")
+    version = versions[0]
+    if version != head and version in known:
+        raise SchemaNotReady(
+            f"schema at {version}, this code needs {head}: run `python -m worker.migrate`"
+        )
+
+
 def check_database(url: str, timeout: float) -> None:
-    """SELECT 1 (raises on failure). SQLite: the file must exist; it is opened read-only."""
+    """The database answers and has this code's schema (raises on failure).
+
+    SQLite: the file must exist; it is opened read-only."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         database = parsed.database or ":memory:"
         target = database if database == ":memory:" else f"file:{database}?mode=ro"
         sqlite = sqlite3.connect(target, uri=database != ":memory:", timeout=timeout)
         try:
-            sqlite.execute("SELECT 1").fetchone()
+            try:
+                rows = sqlite.execute(SCHEMA_QUERY).fetchall()
+            except sqlite3.OperationalError as exc:
+                if "no such table" not in str(exc):
+                    raise
+                rows = []
         finally:
             sqlite.close()
+        check_schema([str(row[0]) for row in rows])
         return
     connect_args: dict[str, object] = {}
     if parsed.get_backend_name() == "postgresql":
@@ -74,9 +118,12 @@ def check_database(url: str, timeout: float) -> None:
     )
     try:
         with engine.connect() as connection:
-            connection.execute(text("SELECT 1")).scalar_one()
+            versions: list[str] = []
+            if inspect(connection).has_table("alembic_version"):
+                versions = [str(v) for v in connection.execute(text(SCHEMA_QUERY)).scalars()]
     finally:
         engine.dispose()
+    check_schema(versions)
 
 
 def check_redis(url: str, timeout: float) -> None:

@@ -12,11 +12,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from alembic import command
 
 from devkit.embedded_redis import free_port
+from models.db import create_db_engine
 from worker import health
 from worker.config import Settings
-from worker.migrate import upgrade
+from worker.migrate import alembic_config, upgrade
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -128,3 +130,31 @@ def test_a_bad_configuration_is_unhealthy(migrated_url, redis_url):
     done, _ = run_health(migrated_url, redis_url, KYC_POLL_BATCH_SIZE="lots")
     assert done.returncode == 1
     assert done.stdout.startswith("unhealthy: configuration (")
+
+
+def test_a_database_without_the_schema_is_unhealthy(database_url, redis_url, tmp_path):
+    # SELECT 1 passed on an unmigrated database (or an empty SQLite file): a worker that
+    # cannot poll was reported healthy.
+    empty = tmp_path / "empty.db"
+    empty.write_bytes(b"")
+    # (A missing SQLite file is its own failure, tested above: here an existing empty one.)
+    unmigrated = [] if database_url.startswith("sqlite") else [database_url]
+    for url in (*unmigrated, f"sqlite:///{empty}"):
+        with pytest.raises(health.SchemaNotReady, match="no schema"):
+            health.check_database(url, timeout=2)
+
+
+def test_a_schema_behind_this_code_is_unhealthy_and_a_newer_one_is_not(database_url):
+    command.upgrade(alembic_config(database_url), "0003")
+    with pytest.raises(health.SchemaNotReady, match="schema at 0003, this code needs"):
+        health.check_database(database_url, timeout=2)
+    upgrade(database_url)
+    health.check_database(database_url, timeout=2)
+    # Migrations run before a rollout and only add: the code still running keeps working.
+    engine = create_db_engine(database_url)
+    try:
+        with engine.begin() as connection:
+            connection.exec_driver_sql("UPDATE alembic_version SET version_num = '9999'")
+    finally:
+        engine.dispose()
+    health.check_database(database_url, timeout=2)
