@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Integer, String, UniqueConstraint
+from sqlalchemy import ForeignKey, Index, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from models.base import Base, BigId, EnumText, ErrorCodeColumn, StatusColumn, UtcDateTime, utcnow
@@ -21,7 +21,11 @@ class Transition(Base):
     """
 
     __tablename__ = "verification_transitions"
-    __table_args__ = (UniqueConstraint("verification_id", "version"),)
+    __table_args__ = (
+        UniqueConstraint("verification_id", "version"),
+        # The adaptive schedule reads the recent history, newest first (migration 0005).
+        Index("ix_verification_transitions_occurred_at", "occurred_at"),
+    )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     verification_id: Mapped[int] = mapped_column(

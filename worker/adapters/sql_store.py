@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy import JSON, Connection, Table, bindparam, func, insert, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from models import OutboxEvent, Transition, Verification
 from models.db import Database
@@ -120,27 +120,30 @@ class SqlStore:
         the time from entering its from-status (the previous transition, or tracking)
         to leaving it. Still open: up to `limit` non-terminal rows, time in status so far.
         """
-        previous = (
-            select(
-                Transition.verification_id,
-                Transition.from_status,
-                Transition.occurred_at,
-                Transition.reason,
-                func.lag(Transition.occurred_at)
-                .over(partition_by=Transition.verification_id, order_by=Transition.version)
-                .label("entered_at"),
+        # Only the window's transitions are read (the occurred_at index), each with the
+        # time it entered its from-status: the transition before it, found through the
+        # (verification_id, version) index (a window function over the whole history
+        # scanned the table, which retention never prunes).
+        prior = aliased(Transition)
+        entered_at = (
+            select(func.max(prior.occurred_at))
+            .where(
+                prior.verification_id == Transition.verification_id,
+                prior.version < Transition.version,
             )
-        ).subquery()
+            .correlate(Transition)
+            .scalar_subquery()
+        )
         completed = (
             select(
                 Verification.provider,
-                previous.c.from_status,
-                previous.c.occurred_at,
-                func.coalesce(previous.c.entered_at, Verification.created_at),
+                Transition.from_status,
+                Transition.occurred_at,
+                func.coalesce(entered_at, Verification.created_at),
             )
-            .join(Verification, Verification.id == previous.c.verification_id)
-            .where(previous.c.occurred_at >= since, previous.c.reason == "provider")
-            .order_by(previous.c.occurred_at.desc())
+            .join(Verification, Verification.id == Transition.verification_id)
+            .where(Transition.occurred_at >= since, Transition.reason == "provider")
+            .order_by(Transition.occurred_at.desc())
             .limit(limit)
         )
         still_open = (

@@ -92,3 +92,38 @@ def test_too_little_history_keeps_the_static_plan(db):
     assert learner.plan().schedule_for("gu1", S.IN_REVIEW) is DEFAULT_PLAN.schedule_for(
         "gu1", S.IN_REVIEW
     )
+
+
+def test_a_status_entered_before_the_window_counts_from_when_it_was_entered(db):
+    # Unchanged polls bump the version between transitions (versions are not contiguous),
+    # and the transition that entered the status may be older than the history window.
+    clock = FakeClock()
+    vid = track_verification(db, "gu1", "long-review", now=clock.now).verification_id
+    entered = clock.now + timedelta(minutes=2)
+    left = entered + timedelta(days=3)
+    with db.session() as session, session.begin():
+        session.add_all(
+            [
+                Transition(
+                    verification_id=vid,
+                    version=4,
+                    from_status=S.PENDING,
+                    to_status=S.IN_REVIEW,
+                    reason="provider",
+                    occurred_at=entered,
+                ),
+                Transition(
+                    verification_id=vid,
+                    version=9,
+                    from_status=S.IN_REVIEW,
+                    to_status=S.APPROVED,
+                    reason="provider",
+                    occurred_at=left,
+                ),
+            ]
+        )
+        row = session.get(Verification, vid)
+        row.status, row.next_poll_at = S.APPROVED, None
+    histories = SqlStore(db).status_durations(now=left, since=left - timedelta(days=1))
+    assert histories[("gu1", S.IN_REVIEW)].completed == [3 * 86400.0]
+    assert ("gu1", S.PENDING) not in histories  # its transition is outside the window
