@@ -11,6 +11,9 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+from redis.connection import parse_url
 
 from worker.adapters.contract import ProviderSettings
 from worker.adapters.registry import PROVIDER_NAMES, provider_settings_from_env
@@ -24,6 +27,21 @@ from worker.services.governor import BreakerSettings
 
 CONTROL_QUEUE = "kyc.control"
 POLL_QUEUE = "kyc.polls"
+
+
+def _redis_url(url: str) -> str:
+    """A Redis URL redis-py can open, else a ConfigurationError (not a traceback at first use).
+
+    The URL itself is not quoted: it may carry a password."""
+    try:
+        parse_url(url)
+    except ValueError:
+        scheme = urlsplit(url).scheme[:10] or "none"
+        raise ConfigurationError(
+            "KYC_REDIS_URL must be a redis://, rediss:// or unix:// URL with a valid host, port "
+            f"and database (scheme {scheme!r})"
+        ) from None
+    return url
 
 
 def _get_float(
@@ -147,7 +165,7 @@ class Settings:
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         env = os.environ if env is None else env
-        redis_url = env.get("KYC_REDIS_URL") or env.get("REDIS_URL") or cls.redis_url
+        redis_url = _redis_url(env.get("KYC_REDIS_URL") or env.get("REDIS_URL") or cls.redis_url)
         log_format = env.get("KYC_LOG_FORMAT", "auto").lower()
         if log_format not in {"auto", "json", "console"}:
             raise ConfigurationError(

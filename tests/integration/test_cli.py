@@ -589,6 +589,18 @@ def test_doctor_on_a_database_never_migrated_and_a_broken_setting(tmp_path, redi
     assert "KYC_POLL_BATCH_SIZE" in done.stdout
     assert "KYC_POLL_BATCH_SIZE" in broken.fails(2, "list")
 
+    # A database whose driver is not installed, a Redis URL redis-py cannot open: one line
+    # each, no traceback.
+    no_driver = Cli(cli_env("postgresql+pg8000://kyc:pw@127.0.0.1:1/kyc", redis_url, {}))
+    report = json.loads(no_driver.run("doctor", "--json").stdout)
+    database = {check["check"]: check for check in report["checks"]}["database"]
+    assert database["status"] == "fail" and "driver" in database["detail"]
+    bad_redis = Cli(cli_env(newer, "redis://cache:notaport/0", {}))
+    for args in (("providers",), ("doctor",)):
+        done = bad_redis.run(*args)
+        assert done.returncode != 0 and "Traceback" not in done.stderr
+        assert "KYC_REDIS_URL" in done.stdout + done.stderr
+
 
 # --------------------------------------------------------------------------- services down
 

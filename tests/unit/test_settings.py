@@ -36,3 +36,18 @@ def test_a_period_or_lease_of_zero_is_refused(name):
     with pytest.raises(ConfigurationError, match=f"{name} must be greater than 0"):
         Settings.from_env({name: "0"})
     assert Settings.from_env({name: "0.5"}) is not None
+
+
+@pytest.mark.parametrize(
+    "url", ["redis://cache:notaport/0", "http://cache:6379/0", "redis://:secret-pw@cache:99999/0"]
+)
+def test_a_redis_url_redis_py_cannot_open_is_refused_without_quoting_it(url):
+    # Accepted, it became a raw ValueError traceback at the first use (CLI, workers).
+    with pytest.raises(ConfigurationError, match="KYC_REDIS_URL must be") as info:
+        Settings.from_env({"KYC_REDIS_URL": url})
+    assert "secret-pw" not in str(info.value)
+
+
+def test_redis_urls_of_every_kind_are_accepted():
+    for url in ("redis://127.0.0.1:6379/0", "rediss://:pw@cache:6380/2", "unix:///run/r.sock"):
+        assert Settings.from_env({"KYC_REDIS_URL": url}).redis_url == url

@@ -515,7 +515,15 @@ def check_database(database_url: str, *, timeout: float = 5.0) -> Check:
         )
     heads = sorted(ScriptDirectory.from_config(alembic_config(database_url)).get_heads())
     connect_args = {"connect_timeout": max(1, int(timeout))} if backend == "postgresql" else {}
-    engine = create_db_engine(database_url, connect_args=connect_args)
+    try:
+        engine = create_db_engine(database_url, connect_args=connect_args)
+    except (sa_exc.SQLAlchemyError, ImportError) as exc:  # e.g. its driver is not installed
+        return Check(
+            "database",
+            CheckStatus.FAIL,
+            f"{shown}: cannot open ({type(exc).__name__}: is its driver installed?)",
+            {"url": shown},
+        )
     try:
         with engine.connect() as connection:
             current = sorted(MigrationContext.configure(connection).get_current_heads())
