@@ -14,35 +14,35 @@ from worker.services.learning import ScheduleLearner
 from worker.services.tracking import track_verification
 
 
+def record_review(db, vid, entered, left, versions=(2, 3)):
+    """`vid` went pending -> in_review at `entered` and was approved at `left`."""
+    with db.session() as session, session.begin():
+        session.add_all(
+            [
+                Transition(
+                    verification_id=vid,
+                    version=version,
+                    from_status=from_status,
+                    to_status=to_status,
+                    reason="provider",
+                    occurred_at=at,
+                )
+                for version, from_status, to_status, at in (
+                    (versions[0], S.PENDING, S.IN_REVIEW, entered),
+                    (versions[1], S.IN_REVIEW, S.APPROVED, left),
+                )
+            ]
+        )
+        row = session.get(Verification, vid)
+        row.status, row.next_poll_at = S.APPROVED, None
+
+
 def review_history(db, clock, count, minutes):
     """`count` gu1 verifications that each sat `minutes` in review before approval."""
     for n in range(count):
         vid = track_verification(db, "gu1", f"v-{minutes}-{n}", now=clock.now).verification_id
         entered = clock.now + timedelta(minutes=1)
-        left = entered + timedelta(minutes=minutes)
-        with db.session() as session, session.begin():
-            session.add_all(
-                [
-                    Transition(
-                        verification_id=vid,
-                        version=2,
-                        from_status=S.PENDING,
-                        to_status=S.IN_REVIEW,
-                        reason="provider",
-                        occurred_at=entered,
-                    ),
-                    Transition(
-                        verification_id=vid,
-                        version=3,
-                        from_status=S.IN_REVIEW,
-                        to_status=S.APPROVED,
-                        reason="provider",
-                        occurred_at=left,
-                    ),
-                ]
-            )
-            row = session.get(Verification, vid)
-            row.status, row.next_poll_at = S.APPROVED, None
+        record_review(db, vid, entered, entered + timedelta(minutes=minutes))
 
 
 def test_durations_come_from_the_history_per_provider_and_status(db):
@@ -101,29 +101,7 @@ def test_a_status_entered_before_the_window_counts_from_when_it_was_entered(db):
     vid = track_verification(db, "gu1", "long-review", now=clock.now).verification_id
     entered = clock.now + timedelta(minutes=2)
     left = entered + timedelta(days=3)
-    with db.session() as session, session.begin():
-        session.add_all(
-            [
-                Transition(
-                    verification_id=vid,
-                    version=4,
-                    from_status=S.PENDING,
-                    to_status=S.IN_REVIEW,
-                    reason="provider",
-                    occurred_at=entered,
-                ),
-                Transition(
-                    verification_id=vid,
-                    version=9,
-                    from_status=S.IN_REVIEW,
-                    to_status=S.APPROVED,
-                    reason="provider",
-                    occurred_at=left,
-                ),
-            ]
-        )
-        row = session.get(Verification, vid)
-        row.status, row.next_poll_at = S.APPROVED, None
+    record_review(db, vid, entered, left, versions=(4, 9))
     histories = SqlStore(db).status_durations(now=left, since=left - timedelta(days=1))
     assert histories[("gu1", S.IN_REVIEW)].completed == [3 * 86400.0]
     assert ("gu1", S.PENDING) not in histories  # its transition is outside the window
