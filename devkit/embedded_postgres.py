@@ -363,3 +363,50 @@ class PostgresServer(StartedInWith):
     def __repr__(self) -> str:
         owner = "own cluster" if self.cluster is not None else "external"
         return f"PostgresServer({self._url.render_as_string(hide_password=True)}, {owner})"
+
+
+class BenchDatabases(StartedInWith):
+    """A fresh, empty database per measurement, for the benchmark scripts.
+
+    SQLite: a new file in `workdir`, removed afterwards with its journal files.
+    PostgreSQL: a new database on the server at `postgres_url`, else on a throwaway
+    cluster; `start_postgres` must run first (it raises PostgresUnavailable).
+    """
+
+    def __init__(self, workdir: Path, postgres_url: str | None, *, prefix: str) -> None:
+        self.workdir = workdir
+        self.postgres_url = postgres_url
+        self.prefix = prefix
+        self._server: PostgresServer | None = None
+        self._runs = 0
+
+    def start_postgres(self) -> None:
+        self._server = PostgresServer.open(self.postgres_url)
+
+    @property
+    def postmaster_pid(self) -> int | None:
+        """Our own cluster's server process (to measure its CPU); None for an external one."""
+        if self._server is None or self._server.cluster is None:
+            return None
+        return self._server.cluster.postmaster_pid
+
+    @contextlib.contextmanager
+    def fresh(self, kind: str) -> Iterator[str]:
+        """A new database's SQLAlchemy URL (`kind` "sqlite" or "postgres"), gone on leaving."""
+        self._runs += 1
+        if kind == "sqlite":
+            path = self.workdir / f"{self.prefix}-{self._runs}.db"
+            try:
+                yield f"sqlite:///{path}"
+            finally:
+                for suffix in ("", "-wal", "-shm", "-journal"):
+                    Path(f"{path}{suffix}").unlink(missing_ok=True)
+            return
+        if self._server is None:
+            raise PostgresUnavailable("PostgreSQL was not started (start_postgres)")
+        with self._server.temporary_database(self.prefix) as url:
+            yield url
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.stop()

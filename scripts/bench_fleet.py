@@ -56,7 +56,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -69,7 +69,7 @@ from requests.adapters import HTTPAdapter
 from sqlalchemy import func, select
 
 from devkit import local_fleet
-from devkit.embedded_postgres import PostgresServer, PostgresUnavailable
+from devkit.embedded_postgres import BenchDatabases, PostgresUnavailable
 from devkit.embedded_redis import EmbeddedRedis
 from models import Verification, utcnow
 from models.db import Database
@@ -336,46 +336,6 @@ class FakeServer:
 
 
 # --------------------------------------------------------------------------- databases
-
-
-class Databases:
-    """A SQLite file per run, and a fresh database per run on a PostgreSQL server."""
-
-    def __init__(self, options: Options, workdir: Path) -> None:
-        self.options = options
-        self.workdir = workdir
-        self._server: PostgresServer | None = None
-        self._runs = 0
-        self.postmaster_pid: int | None = None
-
-    def start_postgres(self) -> None:
-        """The --postgres-url server, else a throwaway cluster (devkit.embedded_postgres)."""
-        try:
-            self._server = PostgresServer.open(self.options.postgres_url)
-        except PostgresUnavailable as exc:
-            raise SetupError(f"{exc}; or use --database sqlite") from exc
-        if self._server.cluster is not None:
-            self.postmaster_pid = self._server.cluster.postmaster_pid
-
-    @contextlib.contextmanager
-    def fresh(self, kind: str) -> Iterator[str]:
-        self._runs += 1
-        if kind == "sqlite":
-            path = self.workdir / f"bench-{self._runs}.db"
-            try:
-                yield f"sqlite:///{path}"
-            finally:
-                for suffix in ("", "-wal", "-shm", "-journal"):
-                    Path(f"{path}{suffix}").unlink(missing_ok=True)
-            return
-        if self._server is None:
-            raise SetupError("PostgreSQL was not started (start_postgres)")
-        with self._server.temporary_database("kyc_bench") as url:
-            yield url
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.stop()
 
 
 # --------------------------------------------------------------------------- events
@@ -978,10 +938,13 @@ def run(options: Options, workdir: Path) -> Results:
         stack.callback(fake.stop)
         fake.add_sessions(ids["unchanged"], UNCHANGED_SCRIPT, loop=False)
         fake.add_sessions(ids["transition"], TRANSITION_SCRIPT, loop=True)
-        databases = Databases(options, workdir)
+        databases = BenchDatabases(workdir, options.postgres_url, prefix="kyc_bench")
         stack.callback(databases.stop)
         if "postgres" in options.databases:
-            databases.start_postgres()
+            try:
+                databases.start_postgres()
+            except PostgresUnavailable as exc:
+                raise SetupError(f"{exc}; or use --database sqlite") from exc
         say(f"fake providers: {fake.url} (aio server); redis: {redis_server.url}")
 
         for repeat in range(1, options.repeat + 1):

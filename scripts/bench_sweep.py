@@ -32,7 +32,6 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -40,7 +39,7 @@ from typing import Any
 
 from sqlalchemy import bindparam, update
 
-from devkit.embedded_postgres import PostgresServer, PostgresUnavailable
+from devkit.embedded_postgres import BenchDatabases, PostgresUnavailable
 from models import Verification
 from models.db import Database
 from worker.domain.statuses import VerificationStatus
@@ -77,43 +76,6 @@ def parse_size(text: str) -> int:
 
 
 # --------------------------------------------------------------------------- databases
-
-
-class Backends:
-    """A fresh SQLite file or PostgreSQL database per measurement."""
-
-    def __init__(self, workdir: Path, postgres_url: str | None) -> None:
-        self.workdir = workdir
-        self.postgres_url = postgres_url
-        self._server: PostgresServer | None = None
-        self._n = 0
-
-    def start_postgres(self) -> None:
-        """The --postgres-url server, else a throwaway cluster (devkit.embedded_postgres)."""
-        try:
-            self._server = PostgresServer.open(self.postgres_url)
-        except PostgresUnavailable as exc:
-            raise SetupError(f"{exc}; or use --database sqlite") from exc
-
-    @contextmanager
-    def fresh(self, kind: str) -> Iterator[str]:
-        self._n += 1
-        if kind == "sqlite":
-            path = self.workdir / f"sweep-{self._n}.db"
-            try:
-                yield f"sqlite:///{path}"
-            finally:
-                for suffix in ("", "-wal", "-shm", "-journal"):
-                    Path(f"{path}{suffix}").unlink(missing_ok=True)
-            return
-        if self._server is None:
-            raise SetupError("PostgreSQL was not started (start_postgres)")
-        with self._server.temporary_database("kyc_sweep") as url:
-            yield url
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.stop()
 
 
 # --------------------------------------------------------------------------- filling the table
@@ -341,11 +303,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     sizes = [parse_size(s) for s in args.sizes.split(",") if s.strip()]
     backends = ["sqlite", "postgres"] if args.database == "both" else [args.database]
     workdir = Path(tempfile.mkdtemp(prefix="kyc-bench-sweep-"))
-    databases = Backends(workdir, args.postgres_url)
+    databases = BenchDatabases(workdir, args.postgres_url, prefix="kyc_sweep")
     figures: list[Figures] = []
     try:
         if "postgres" in backends:
-            databases.start_postgres()
+            try:
+                databases.start_postgres()
+            except PostgresUnavailable as exc:
+                raise SetupError(f"{exc}; or use --database sqlite") from exc
         for backend in backends:
             for size in sizes:
                 with databases.fresh(backend) as url:
