@@ -184,10 +184,22 @@ def test_a_bad_base_url_is_refused_without_quoting_it():
 
 @pytest.mark.parametrize(
     "base_url",
-    ["http://:8080", "http://host:99999/x", "http://exa mple.com", "https://bücher.example/x"],
-    ids=["no-host", "bad-port", "space", "not-ascii"],
+    [
+        "http://:8080",
+        "http://host:99999/x",
+        "http://exa mple.com",
+        "https://bücher.example/x",
+        "https://kyc.example/api%zz",
+    ],
+    ids=["no-host", "bad-port", "space", "not-ascii", "bad-percent-escape"],
 )
 def test_a_base_url_no_request_could_use_is_refused_at_start(base_url):
     # Accepted, it failed at the first call of every verification instead.
     with pytest.raises(ProviderConfigurationError, match="notus base URL"):
         build_adapter("notus", ApiKeySettings(base_url=base_url, api_key=KEY))
+
+
+def test_a_base_url_with_valid_escapes_is_sent_as_written():
+    settings = ApiKeySettings(base_url="https://kyc.example/api%20v2/", api_key=KEY)
+    request = build_adapter("notus", settings).build_request("sess-1", None)
+    assert request.url.startswith("https://kyc.example/api%20v2/")

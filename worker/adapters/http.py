@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
@@ -32,6 +33,9 @@ from worker.domain.errors import (
 MAX_RETRY_AFTER_SECONDS = 24 * 3600.0
 
 
+_BAD_PERCENT = re.compile(r"%(?![0-9A-Fa-f]{2})")
+
+
 def check_base_url(provider: str, base_url: str) -> str:
     """The configured base URL without a trailing slash; refuse a missing or non-HTTP one."""
     base_url = (base_url or "").strip()
@@ -47,6 +51,7 @@ def check_base_url(provider: str, base_url: str) -> str:
         or not host
         or not base_url.isascii()  # sent as written: an IDN host goes in its xn-- form
         or any(c.isspace() for c in base_url)
+        or _BAD_PERCENT.search(base_url) is not None  # sent as written: escapes must be valid
     ):
         # The value itself is not quoted: it may carry credentials.
         scheme = parts.scheme[:10] or "none"
