@@ -17,6 +17,8 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+# The embedded default (KYC_DATABASE_URL unset): a SQLite file under var/.
+DEFAULT_DATABASE_URL = "sqlite:///var/kyc_poller.db"
 
 
 def _prepare_sqlite(engine: Engine) -> None:

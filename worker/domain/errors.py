@@ -7,6 +7,8 @@ public contract, so they are enums here and nowhere else spelled as literals.
     ├── ConfigurationError            a setting cannot be used (worker start-up, provider set-up)
     │   └── ProviderConfigurationError   a provider lacks its base URL or credentials
     ├── StorageUnavailableError       the database cannot be reached now; retry (tracking does)
+    ├── StorageError                  a database error retrying will not fix (details withheld)
+    ├── SchemaNotReady                the database answers but lacks this code's schema
     ├── RequestRejected (ValueError)  an app's request is refused; nothing is stored
     │   ├── UnknownProviderError
     │   ├── InvalidExternalIdError
@@ -125,6 +127,14 @@ class StorageUnavailableError(KycPollerError):
 
     Its text never quotes the database's message (that can quote stored data).
     """
+
+
+class StorageError(KycPollerError):
+    """A database error that retrying will not fix by itself (details withheld)."""
+
+
+class SchemaNotReady(KycPollerError, RuntimeError):
+    """The database answers but lacks the schema this code needs (not migrated, or behind)."""
 
 
 class RequestRejected(KycPollerError, ValueError):
