@@ -15,9 +15,9 @@ from urllib.parse import urlsplit
 
 from redis.connection import parse_url
 
-from worker.adapters.contract import ProviderSettings
+from models.db import DEFAULT_DATABASE_URL
+from worker.adapters.contract import ProviderSettings, TransportLimits
 from worker.adapters.registry import PROVIDER_NAMES, provider_settings_from_env
-from worker.adapters.transport import TransportLimits
 from worker.domain.backoff import BackoffSettings
 from worker.domain.decisions import ERROR_BACKOFF, PollPolicy
 from worker.domain.errors import ConfigurationError
@@ -84,7 +84,7 @@ def _get_port(env: Mapping[str, str], name: str, default: int) -> int:
 
 @dataclass(frozen=True)
 class Settings:
-    database_url: str = "sqlite:///var/kyc_poller.db"
+    database_url: str = DEFAULT_DATABASE_URL
     redis_url: str = "redis://127.0.0.1:6379/0"
     broker_url: str = ""
     result_backend: str = ""

@@ -42,11 +42,10 @@ import hmac
 import os
 import re
 from enum import StrEnum
-from typing import Final, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Final, Protocol, runtime_checkable
 
-from cryptography.exceptions import UnsupportedAlgorithm
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import padding, rsa
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric import rsa
 
 __all__ = [
     "ENV_HMAC_SECRET",
@@ -124,6 +123,8 @@ class RsaSigner:
     __slots__ = ("_empty_body_signature", "_key")
 
     def __init__(self, private_key: rsa.RSAPrivateKey) -> None:
+        from cryptography.hazmat.primitives.asymmetric import rsa
+
         if not isinstance(private_key, rsa.RSAPrivateKey):
             raise SigningConfigurationError(
                 f"an RSA private key is needed, not {type(private_key).__name__}"
@@ -185,6 +186,8 @@ class RsaSigner:
 
     def public_key_pem(self) -> str:
         """The matching public key (SubjectPublicKeyInfo PEM): what Bank131 is given."""
+        from cryptography.hazmat.primitives import serialization
+
         return (
             self._key.public_key()
             .public_bytes(
@@ -194,6 +197,9 @@ class RsaSigner:
         )
 
     def _sign_bytes(self, data: bytes) -> str:
+        from cryptography.hazmat.primitives import hashes
+        from cryptography.hazmat.primitives.asymmetric import padding
+
         signature = self._key.sign(data, padding.PKCS1v15(), hashes.SHA256())
         return base64.b64encode(signature).decode("ascii")
 
@@ -281,6 +287,10 @@ def build_signer(
 
 def _load_private_key(data: bytes, passphrase: str, source: str) -> rsa.RSAPrivateKey:
     """The RSA private key in `data`; errors name `source` and never quote the data."""
+    from cryptography.exceptions import UnsupportedAlgorithm
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
     labels = [label.decode() for label in _PEM_LABEL.findall(data)]
     if not labels:
         raise SigningConfigurationError(

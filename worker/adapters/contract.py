@@ -20,6 +20,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Generic, Protocol, TypeVar
 
+from worker.adapters.urls import check_base_url
 from worker.domain.errors import (
     ConfigurationError,
     ErrorCode,
@@ -37,6 +38,7 @@ __all__ = [
     "ProviderResponse",
     "ProviderSettings",
     "Transport",
+    "TransportLimits",
 ]
 
 
@@ -81,6 +83,20 @@ class ProviderSettings:
     rate_burst: int = 40
 
 
+@dataclass(frozen=True)
+class TransportLimits:
+    """Bounds on every provider call (seconds and bytes): what a `Transport` enforces."""
+
+    connect_timeout: float = 3.05
+    read_timeout: float = 10.0
+    deadline: float = 15.0
+    max_response_bytes: int = 1024 * 1024
+    max_json_depth: int = 64
+    # Connections per worker process, in total and per provider host.
+    max_connections: int = 512
+    max_connections_per_host: int = 256
+
+
 SettingsT = TypeVar("SettingsT", bound=ProviderSettings)
 
 
@@ -102,8 +118,6 @@ class ProviderAdapter(ABC, Generic[SettingsT]):
     default_verification_type: ClassVar[str | None] = None
 
     def __init__(self, settings: SettingsT) -> None:
-        from worker.adapters.http import check_base_url
-
         self.settings = settings
         self.base_url = check_base_url(self.name, settings.base_url)
 

@@ -23,35 +23,27 @@ from __future__ import annotations
 
 import asyncio
 import zlib
-from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
 from yarl import URL
 
-from worker.adapters.contract import ProviderAdapter, ProviderRequest, ProviderResponse
+from worker.adapters.contract import (
+    ProviderAdapter,
+    ProviderRequest,
+    ProviderResponse,
+    TransportLimits,
+)
 from worker.domain.errors import (
     ErrorCode,
     PermanentProviderError,
     ProviderUnavailableError,
 )
 
+__all__ = ["AiohttpTransport", "TransportLimits", "fetch_once"]
+
 USER_AGENT = "kyc-poller/0.2"
 CHUNK_BYTES = 64 * 1024
-
-
-@dataclass(frozen=True)
-class TransportLimits:
-    """Bounds on every provider call (seconds and bytes)."""
-
-    connect_timeout: float = 3.05
-    read_timeout: float = 10.0
-    deadline: float = 15.0
-    max_response_bytes: int = 1024 * 1024
-    max_json_depth: int = 64
-    # Connections per worker process, in total and per provider host.
-    max_connections: int = 512
-    max_connections_per_host: int = 256
 
 
 class AiohttpTransport:
