@@ -1,0 +1,80 @@
+"""Prometheus metrics: what every poll worker, control worker and beat serves.
+
+One module per job:
+- `specs`: every exported metric's name, type, labels and help (the README table,
+  dashboard and alerts are checked against `ALL_METRICS`);
+- `counts`: the poll workers' counters and histograms, and the tasks' counts;
+- `observer`: the poll engine's observer (`PrometheusObserver`);
+- `fleet`: beat's fleet-wide gauges (`FleetCollector`: SQL and governor reads);
+- `process`: prometheus_client's multiprocess mode under Celery's prefork pool;
+- `server`: the `/metrics` HTTP endpoint.
+
+Every process serves `/metrics` on `KYC_METRICS_PORT` (0: off).
+"""
+
+from worker.adapters.metrics.counts import (
+    Instruments,
+    count_relayed,
+    count_tracking,
+    instruments,
+)
+from worker.adapters.metrics.fleet import DatabaseState, FleetCollector, FleetSnapshot
+from worker.adapters.metrics.observer import PrometheusObserver, provider_change_time
+from worker.adapters.metrics.process import (
+    MULTIPROC_ENV,
+    default_metrics_base,
+    mark_process_dead,
+    multiprocess_active,
+    multiprocess_dir,
+    prepare_multiprocess_dir,
+    prepare_process_metrics,
+)
+from worker.adapters.metrics.server import (
+    MetricsServer,
+    exposition_registry,
+    start_metrics_server,
+)
+from worker.adapters.metrics.specs import (
+    ALL_METRICS,
+    DEFAULT_METRICS_PORT,
+    FLEET_METRICS,
+    OTHER,
+    RELAY_AFTER_POLL,
+    RELAY_BEAT,
+    WORKER_METRICS,
+    MetricSpec,
+    bounded_label,
+    provider_label,
+)
+
+__all__ = [
+    "ALL_METRICS",
+    "DEFAULT_METRICS_PORT",
+    "FLEET_METRICS",
+    "MULTIPROC_ENV",
+    "OTHER",
+    "RELAY_AFTER_POLL",
+    "RELAY_BEAT",
+    "WORKER_METRICS",
+    "DatabaseState",
+    "FleetCollector",
+    "FleetSnapshot",
+    "Instruments",
+    "MetricSpec",
+    "MetricsServer",
+    "PrometheusObserver",
+    "bounded_label",
+    "count_relayed",
+    "count_tracking",
+    "default_metrics_base",
+    "exposition_registry",
+    "instruments",
+    "mark_process_dead",
+    "multiprocess_active",
+    "multiprocess_dir",
+    "prepare_multiprocess_dir",
+    "prepare_process_metrics",
+    "provider_change_time",
+    "provider_label",
+    "start_metrics_server",
+]
