@@ -1,6 +1,6 @@
 """The Celery application (`celery -A tasks.app worker|beat`).
 
-Metrics (worker.metrics): every worker and beat serves Prometheus `/metrics` on
+Metrics (worker.adapters.metrics): every worker and beat serves Prometheus `/metrics` on
 KYC_METRICS_PORT (0: off) from its main process. A worker prepares its
 multiprocess directory at `celeryd_init`, before its pool forks, so the pool's
 children count into files the main process merges; it serves once the pool is
@@ -23,9 +23,9 @@ from celery.signals import (
     worker_shutdown,
 )
 
-from worker import metrics
+from worker.adapters import metrics
+from worker.adapters.logs import configure_logging
 from worker.config import Settings
-from worker.logging_setup import configure_logging
 from worker.runtime import get_runtime, reset_runtime
 
 app = Celery("kyc_poller", include=["tasks.verification_tasks"])

@@ -18,6 +18,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import redis
@@ -25,7 +26,7 @@ import structlog
 from celery import Task, shared_task
 
 from models import utcnow
-from worker import metrics
+from worker.adapters import metrics
 from worker.config import POLL_QUEUE
 from worker.domain.errors import RequestRejected, StorageUnavailableError
 from worker.runtime import get_runtime
@@ -100,25 +101,33 @@ def poll_verification(verification_id: int) -> dict[str, Any]:
     }
 
 
+class _PollBatchQueue:
+    """`PollQueue` for code running in a worker: `kyc.poll_batch` on the poll queue."""
+
+    def __init__(self, lease_seconds: float) -> None:
+        self.lease_seconds = lease_seconds
+
+    def enqueue_polls(self, verification_ids: Sequence[int]) -> None:
+        # A batch still queued when its lease ran out is stale: the rows were claimed again.
+        poll_batch.apply_async(
+            (list(verification_ids),), queue=POLL_QUEUE, expires=self.lease_seconds
+        )
+
+
 @shared_task(name="kyc.poll_now", acks_late=True, ignore_result=False)
 def poll_now(provider: str, external_id: str) -> dict[str, Any]:
     """Poll (provider, external_id) now: scheduled, collapsed, terminal or unknown."""
     runtime = get_runtime()
+    lease = runtime.settings.claim_lease_seconds
     with storage_errors():
         nudge = operations.poll_now(
             runtime.db,
             runtime.redis,
+            _PollBatchQueue(lease),
             provider,
             external_id,
             now=utcnow(),
-            lease_seconds=runtime.settings.claim_lease_seconds,
-        )
-    if nudge.outcome is operations.NudgeOutcome.SCHEDULED:
-        assert nudge.verification_id is not None
-        poll_batch.apply_async(
-            ([nudge.verification_id],),
-            queue=POLL_QUEUE,
-            expires=runtime.settings.claim_lease_seconds,
+            lease_seconds=lease,
         )
     log.info(
         "poll_now",

@@ -1,45 +1,32 @@
-"""What the `kyc-poller` CLI reads: verifications, their history, the outbox, and `doctor`.
+"""What the `kyc-poller` CLI reads: verifications, their history and the outbox.
 
 Everything here is read-only. Queries are bounded (a `limit` on every list) and
 return plain dataclasses with a `to_json()` for `--json`. Ids are taken in their
 canonical form (`canonical_ref`), exactly as tracking stores them.
 
-`run_doctor` checks what a worker needs: its configuration loads, the database is
-reachable and at the migrations' head revision, Redis answers PING, and every
-configured provider answers a status request for a made-up id. Its texts never
-hold a credential, a password in a URL or a provider's response body.
+`doctor` lives in `worker.services.checks` (with the health check); durations are
+parsed by `worker.domain.durations`, URLs redacted by `worker.domain.redaction`.
 """
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
-import os
-import re
-import time
-from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from enum import StrEnum
 from pathlib import Path
-from typing import Any, cast
-from urllib.parse import urlsplit, urlunsplit
+from typing import Any
 
-import redis
 from sqlalchemy import ColumnElement, and_, func, or_, select, true
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import make_url
 
 from models import OutboxEvent, Transition, Verification
-from models.db import Database, create_db_engine
-from worker.adapters.contract import ProviderSettings
-from worker.adapters.registry import PROVIDERS, adapter_class, build_adapter
-from worker.adapters.transport import TransportLimits, fetch_once
+from models.db import Database
+from worker.adapters.registry import adapter_class
+from worker.domain import durations as _durations
+from worker.domain import redaction as _redaction
 from worker.domain.errors import (
-    ConfigurationError,
     ErrorCode,
-    InvalidExternalIdError,
-    ProviderError,
 )
 from worker.domain.statuses import TERMINAL_STATUSES, VerificationStatus
 
@@ -55,59 +42,8 @@ def canonical_ref(provider: str, external_id: str) -> str:
     return adapter_class(provider).canonical_id(external_id)
 
 
-_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)([smhdw])")
-_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
-
-
-def parse_duration(text: str) -> timedelta:
-    """`90s`, `30m`, `2h`, `1d`, `1w`, or combinations such as `1h30m`; ValueError if not."""
-    compact = text.strip().lower().replace(" ", "")
-    if not compact or _DURATION_PART.sub("", compact):
-        raise ValueError(f"not a duration: {text[:40]!r} (expected e.g. 90s, 30m, 2h, 1d or 1h30m)")
-    seconds = sum(
-        float(number) * _UNIT_SECONDS[unit] for number, unit in _DURATION_PART.findall(compact)
-    )
-    if seconds <= 0 or seconds > 3650 * 86400:
-        raise ValueError(f"duration out of range: {text[:40]!r}")
-    return timedelta(seconds=seconds)
-
-
 def iso(moment: datetime | None) -> str | None:
     return None if moment is None else moment.isoformat()
-
-
-def redact_url(url: str) -> str:
-    """`url` with any password (and user info that could be a token) replaced by ***."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return "(unparsable URL)"
-    if parts.username is None and parts.password is None:
-        return url
-    host = parts.hostname or ""
-    if ":" in host:
-        host = f"[{host}]"
-    try:
-        port = parts.port
-    except ValueError:
-        port = None
-    user = parts.username or ""
-    auth = f"{user}:***@" if parts.password is not None else "***@"
-    netloc = auth + host + (f":{port}" if port else "")
-    return urlunsplit(parts._replace(netloc=netloc))
-
-
-def provider_host(base_url: str) -> str:
-    """scheme://host[:port] of a provider's base URL: no user info, path or query."""
-    try:
-        parts = urlsplit(base_url.strip())
-        port = parts.port
-    except ValueError:
-        return "(unparsable URL)"
-    host = parts.hostname or "?"
-    if ":" in host:
-        host = f"[{host}]"
-    return f"{parts.scheme}://{host}" + (f":{port}" if port else "")
 
 
 def sqlite_path(database_url: str) -> Path | None:
@@ -404,384 +340,8 @@ def _as_utc(value: object) -> datetime | None:
     return None
 
 
-# --------------------------------------------------------------------------- doctor
-
-
-class CheckStatus(StrEnum):
-    OK = "ok"
-    WARN = "warn"  # works, but look at it
-    FAIL = "fail"
-    SKIP = "skip"  # not applicable here (a provider that is not configured)
-
-
-@dataclass(frozen=True)
-class Check:
-    name: str
-    status: CheckStatus
-    detail: str
-    data: Mapping[str, Any] = field(default_factory=dict)
-
-    def to_json(self) -> dict[str, Any]:
-        return {"check": self.name, "status": str(self.status), "detail": self.detail, **self.data}
-
-
-@dataclass(frozen=True)
-class DoctorReport:
-    checks: list[Check]
-
-    @property
-    def ok(self) -> bool:
-        return all(check.status is not CheckStatus.FAIL for check in self.checks)
-
-    def to_json(self) -> dict[str, Any]:
-        return {"ok": self.ok, "checks": [check.to_json() for check in self.checks]}
-
-
-# Environment variables whose values are never printed (matched on the name).
-_SENSITIVE_NAME = re.compile(r"KEY|SECRET|PASSWORD|PASSPHRASE|TOKEN|PROJECT|SIGN|CREDENTIAL", re.I)
-_URL_USERINFO = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)[^/@\s]+@")
-
-
-class Scrubber:
-    """Removes every known secret (and URL user info) from a text before it is printed."""
-
-    def __init__(self, secrets: Iterable[str]) -> None:
-        # Longest first, so a secret containing another is removed whole.
-        self.secrets = sorted({s for s in secrets if len(s) >= 3}, key=len, reverse=True)
-
-    @classmethod
-    def from_env(cls, env: Mapping[str, str]) -> Scrubber:
-        secrets: list[str] = []
-        for name, value in env.items():
-            if not value:
-                continue
-            if _SENSITIVE_NAME.search(name):
-                secrets.append(value)
-                secrets.append(value.strip())
-                secrets.append(value.replace("\\n", "\n").strip())
-            if "://" in value:
-                try:
-                    password = urlsplit(value.strip()).password
-                except ValueError:
-                    password = None
-                if password:
-                    secrets.append(password)
-        return cls(secrets)
-
-    def __call__(self, text: str) -> str:
-        text = _URL_USERINFO.sub(lambda m: m["scheme"] + "***@", text)
-        for secret in self.secrets:
-            text = text.replace(secret, "***")
-        return text
-
-
-def check_configuration(env: Mapping[str, str]) -> tuple[Check, Any]:
-    """Does the workers' configuration load? Returns the check and the Settings (or None)."""
-    from worker.config import Settings
-
-    try:
-        settings = Settings.from_env(env)
-    except ConfigurationError as exc:
-        return Check("configuration", CheckStatus.FAIL, f"does not load: {exc}"), None
-    configured = [name for name, ps in settings.providers.items() if _is_configured(name, ps)]
-    detail = (
-        f"loads; providers configured: {', '.join(configured)}"
-        if configured
-        else "loads; no provider is configured (set <PROVIDER>_BASE_URL and credentials)"
-    )
-    status = CheckStatus.OK if configured else CheckStatus.WARN
-    return Check("configuration", status, detail, {"providers_configured": configured}), settings
-
-
-def check_database(database_url: str, *, timeout: float = 5.0) -> Check:
-    """Reachable, and at the revision the migration scripts' head names."""
-    from alembic.runtime.migration import MigrationContext
-    from alembic.script import ScriptDirectory
-
-    from worker.migrate import alembic_config
-
-    shown = redact_url(database_url)
-    try:
-        backend = make_url(database_url).get_backend_name()
-    except sa_exc.ArgumentError:
-        return Check("database", CheckStatus.FAIL, "KYC_DATABASE_URL is not a database URL")
-    path = sqlite_path(database_url)
-    if path is not None and not path.exists():
-        return Check(
-            "database",
-            CheckStatus.FAIL,
-            f"{shown}: the SQLite file does not exist (run `python -m worker.migrate`)",
-            {"url": shown},
-        )
-    heads = sorted(ScriptDirectory.from_config(alembic_config(database_url)).get_heads())
-    connect_args = {"connect_timeout": max(1, int(timeout))} if backend == "postgresql" else {}
-    try:
-        engine = create_db_engine(database_url, connect_args=connect_args)
-    except (sa_exc.SQLAlchemyError, ImportError) as exc:  # e.g. its driver is not installed
-        return Check(
-            "database",
-            CheckStatus.FAIL,
-            f"{shown}: cannot open ({type(exc).__name__}: is its driver installed?)",
-            {"url": shown},
-        )
-    try:
-        with engine.connect() as connection:
-            current = sorted(MigrationContext.configure(connection).get_current_heads())
-    except sa_exc.SQLAlchemyError as exc:
-        name = type(getattr(exc, "orig", None) or exc).__name__
-        return Check(
-            "database", CheckStatus.FAIL, f"{shown}: cannot connect ({name})", {"url": shown}
-        )
-    finally:
-        engine.dispose()
-    data = {"url": shown, "revision": current, "head": heads}
-    head_text = ", ".join(heads)
-    if current == heads:
-        return Check(
-            "database",
-            CheckStatus.OK,
-            f"{shown}: schema at revision {head_text} (the migration scripts' head)",
-            data,
-        )
-    if not current:
-        detail = (
-            f"{shown}: no schema revision (not migrated); the migration scripts' head is "
-            f"{head_text}: run `python -m worker.migrate`"
-        )
-    else:
-        known = _known_revisions(database_url)
-        db_text = ", ".join(current)
-        if all(revision in known for revision in current):
-            detail = (
-                f"{shown}: database schema at revision {db_text}, the migration scripts' "
-                f"head is {head_text}: run `python -m worker.migrate`"
-            )
-        else:
-            detail = (
-                f"{shown}: database schema at revision {db_text}, which these migration "
-                f"scripts (head {head_text}) do not know: a newer version migrated it"
-            )
-    return Check("database", CheckStatus.FAIL, detail, data)
-
-
-def _known_revisions(database_url: str) -> set[str]:
-    from alembic.script import ScriptDirectory
-
-    from worker.migrate import alembic_config
-
-    script = ScriptDirectory.from_config(alembic_config(database_url))
-    return {revision.revision for revision in script.walk_revisions()}
-
-
-def check_redis(redis_url: str, *, name: str = "redis", timeout: float = 3.0) -> Check:
-    shown = redact_url(redis_url)
-    try:
-        client = redis.Redis.from_url(
-            redis_url, socket_connect_timeout=timeout, socket_timeout=timeout
-        )
-    except ValueError:
-        return Check(name, CheckStatus.FAIL, "not a Redis URL (redis://, rediss:// or unix://)")
-    try:
-        started = time.monotonic()
-        client.ping()
-        elapsed_ms = (time.monotonic() - started) * 1000
-        version = ""
-        try:
-            info = cast(dict[str, Any], client.info("server"))
-            version = str(info.get("redis_version") or "")
-        except redis.RedisError:
-            pass  # INFO may be renamed or forbidden: PING is what counts
-    except redis.RedisError as exc:
-        return Check(name, CheckStatus.FAIL, f"{shown}: no answer ({type(exc).__name__})")
-    finally:
-        client.close()
-    detail = f"{shown}: PING answered in {elapsed_ms:.0f} ms" + (
-        f" (Redis {version})" if version else ""
-    )
-    return Check(name, CheckStatus.OK, detail, {"url": shown, "version": version or None})
-
-
-def check_broker(broker_url: str, redis_url: str) -> Check | None:
-    """The Celery broker, when it is not the Redis above (None then)."""
-    if not broker_url or broker_url == redis_url:
-        return None
-    scheme = urlsplit(broker_url).scheme.lower()
-    if scheme in {"redis", "rediss", "unix"}:
-        return check_redis(broker_url, name="broker")
-    return Check("broker", CheckStatus.SKIP, f"{scheme or 'unknown'} broker: not checked by doctor")
-
-
-# Ids no provider has; the first one the adapter accepts is asked for.
-PROBE_IDS = ("kyc-poller-doctor-probe", "00000000-0000-4000-8000-000000000000")
-_REACHABLE = frozenset({ErrorCode.NOT_FOUND, ErrorCode.REQUEST_NOT_FOUND})
-_REFUSED = frozenset(
-    {ErrorCode.AUTH_FAILED, ErrorCode.INVALID_SIGN, ErrorCode.PARTNER_PROJECT_NOT_FOUND}
-)
-_UNREACHABLE = frozenset({ErrorCode.TIMEOUT, ErrorCode.CONNECTION_ERROR})
-
-
-def _is_configured(name: str, settings: ProviderSettings) -> bool:
-    """Anything set beyond the defaults (a half-configured provider counts: doctor says what)."""
-    default = adapter_class(name).settings_type()
-    ignored = {"rate_limit", "rate_burst"}
-    return any(
-        getattr(settings, item.name) != getattr(default, item.name)
-        for item in dataclasses.fields(settings)
-        if item.name not in ignored
-    )
-
-
-def _probe_id(name: str) -> str:
-    cls = adapter_class(name)
-    for candidate in PROBE_IDS:
-        try:
-            return cls.canonical_id(candidate)
-        except InvalidExternalIdError:
-            continue
-    raise RuntimeError(f"no probe id suits {name}")  # a new adapter: add one to PROBE_IDS
-
-
-async def _probe(name: str, settings: ProviderSettings, limits: TransportLimits) -> Check:
-    check_name = f"provider {name}"
-    try:
-        adapter = build_adapter(name, settings)
-    except ConfigurationError as exc:
-        return Check(check_name, CheckStatus.FAIL, f"misconfigured: {exc}")
-    host = provider_host(settings.base_url)
-    data: dict[str, Any] = {"provider": name, "host": host}
-    started = time.monotonic()
-    try:
-        await fetch_once(adapter, _probe_id(name), adapter.default_verification_type, limits)
-    except ProviderError as exc:
-        elapsed = (time.monotonic() - started) * 1000
-        data.update(error_code=str(exc.code), http_status=exc.http_status, ms=round(elapsed))
-        http = f", HTTP {exc.http_status}" if exc.http_status else ""
-        if exc.code in _REACHABLE:
-            return Check(
-                check_name,
-                CheckStatus.OK,
-                f"{host}: reachable; a made-up id was answered not found ({exc.code}{http}) "
-                f"in {elapsed:.0f} ms",
-                {**data, "reachable": True},
-            )
-        if exc.code in _REFUSED:
-            return Check(
-                check_name,
-                CheckStatus.FAIL,
-                f"{host}: credentials refused ({exc.code}{http}): check {adapter.env_prefix}_*",
-                {**data, "reachable": True},
-            )
-        if exc.code in _UNREACHABLE:
-            return Check(
-                check_name,
-                CheckStatus.FAIL,
-                f"{host}: unreachable ({exc.code} after {elapsed:.0f} ms)",
-                {**data, "reachable": False},
-            )
-        if exc.code is ErrorCode.RATE_LIMITED:
-            return Check(
-                check_name,
-                CheckStatus.WARN,
-                f"{host}: reachable but rate limiting us ({exc.code}{http})",
-                {**data, "reachable": True},
-            )
-        return Check(
-            check_name,
-            CheckStatus.FAIL,
-            f"{host}: unexpected answer ({exc.code}{http}): check {adapter.env_prefix}_BASE_URL",
-            {**data, "reachable": True},
-        )
-    except Exception as exc:  # a bug in an adapter: say so, keep checking the others
-        return Check(check_name, CheckStatus.FAIL, f"{host}: probe failed ({type(exc).__name__})")
-    elapsed = (time.monotonic() - started) * 1000
-    return Check(
-        check_name,
-        CheckStatus.OK,
-        f"{host}: reachable; answered a status for a made-up id in {elapsed:.0f} ms",
-        {**data, "reachable": True, "ms": round(elapsed)},
-    )
-
-
-def check_providers(
-    providers: Mapping[str, ProviderSettings], limits: TransportLimits
-) -> list[Check]:
-    """One status request per configured provider, all at once; the others are skipped."""
-    checks: dict[str, Check] = {}
-    to_probe: list[tuple[str, ProviderSettings]] = []
-    for cls in PROVIDERS:
-        settings = providers.get(cls.name)
-        if settings is None or not _is_configured(cls.name, settings):
-            checks[cls.name] = Check(
-                f"provider {cls.name}",
-                CheckStatus.SKIP,
-                f"not configured ({cls.env_prefix}_BASE_URL and credentials unset)",
-                {"provider": cls.name},
-            )
-        else:
-            to_probe.append((cls.name, settings))
-
-    async def probe_all() -> list[Check]:
-        return await asyncio.gather(*(_probe(name, ps, limits) for name, ps in to_probe))
-
-    if to_probe:
-        for (name, _), check in zip(to_probe, asyncio.run(probe_all()), strict=True):
-            checks[name] = check
-    return [checks[cls.name] for cls in PROVIDERS]
-
-
-def run_doctor(env: Mapping[str, str] | None = None, *, timeout: float = 10.0) -> DoctorReport:
-    """Every check, each independent of the others' outcome where it can be."""
-    env = dict(os.environ if env is None else env)
-    scrub = Scrubber.from_env(env)
-    config_check, settings = check_configuration(env)
-    checks = [config_check]
-    if settings is not None:
-        checks.append(check_database(settings.database_url, timeout=timeout))
-        checks.append(check_redis(settings.redis_url, timeout=min(timeout, 5.0)))
-        broker = check_broker(settings.broker_url, settings.redis_url)
-        if broker is not None:
-            checks.append(broker)
-        limits = dataclasses.replace(
-            settings.limits,
-            deadline=min(settings.limits.deadline, timeout),
-            connect_timeout=min(settings.limits.connect_timeout, timeout),
-            read_timeout=min(settings.limits.read_timeout, timeout),
-        )
-        checks += check_providers(settings.providers, limits)
-    return DoctorReport([_scrubbed(check, scrub) for check in checks])
-
-
-def _scrubbed(check: Check, scrub: Scrubber) -> Check:
-    return Check(
-        scrub(check.name),
-        check.status,
-        scrub(check.detail),
-        {
-            key: scrub(value) if isinstance(value, str) else value
-            for key, value in check.data.items()
-        },
-    )
-
-
-__all__: Sequence[str] = (
-    "DEFAULT_LIST_LIMIT",
-    "MAX_LIMIT",
-    "Check",
-    "CheckStatus",
-    "DoctorReport",
-    "ListFilter",
-    "Listing",
-    "OutboxBacklog",
-    "OutboxEntry",
-    "Scrubber",
-    "TransitionView",
-    "VerificationView",
-    "canonical_ref",
-    "get_history",
-    "get_verification",
-    "list_verifications",
-    "outbox_backlog",
-    "parse_duration",
-    "redact_url",
-    "run_doctor",
-)
+# Moved (kept here for one release): their homes are the modules named.
+parse_duration = _durations.parse_duration
+redact_url = _redaction.redact_url
+provider_host = _redaction.url_origin
+Scrubber = _redaction.Scrubber

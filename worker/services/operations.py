@@ -3,7 +3,9 @@
 - `poll_now`: an app heard something (typically the provider's webhook): poll this
   verification within seconds, through the same guarded path. The webhook's content
   is not trusted, the poll is. Repeated nudges within `window_seconds` collapse into
-  one poll; the poll counts against the provider's rate limit like any other.
+  one poll; the poll counts against the provider's rate limit like any other. It is
+  the one poll-now path: the task, the CLI (and any later caller) give it the queue
+  the poll goes to (`PollQueue`).
 - `reopen`: an operator puts a `failed` or `timed_out` verification back to the
   status it had before it ended, with its own transition and event and a fresh
   maximum age.
@@ -24,6 +26,7 @@ from worker.adapters.registry import adapter_class
 from worker.adapters.sql_store import SqlStore
 from worker.domain.decisions import PollPolicy, reopened
 from worker.domain.statuses import VerificationStatus
+from worker.services.ports import PollQueue
 
 NUDGE_KEY_PREFIX = "kyc-poller:nudge:"
 
@@ -33,6 +36,18 @@ class NudgeOutcome(StrEnum):
     COLLAPSED = "collapsed"  # a nudge within the window already asked for that poll
     TERMINAL = "terminal"  # it has its final decision: nothing to poll
     UNKNOWN = "unknown"  # not tracked
+
+
+class PollNotEnqueued(Exception):
+    """The verification was claimed for a poll, but the queue did not take the task.
+
+    Nothing is lost: the claim's lease runs out and the sweep polls it then.
+    """
+
+    def __init__(self, verification_id: int, cause: BaseException) -> None:
+        super().__init__(f"verification {verification_id}: poll not enqueued ({cause!r})")
+        self.verification_id = verification_id
+        self.cause = cause
 
 
 @dataclass(frozen=True)
@@ -56,6 +71,7 @@ def find(db: Database, provider: str, external_id: object) -> Verification | Non
 def poll_now(
     db: Database,
     client: redis.Redis,
+    queue: PollQueue,
     provider: str,
     external_id: object,
     *,
@@ -63,7 +79,10 @@ def poll_now(
     lease_seconds: float,
     window_seconds: float = 5.0,
 ) -> Nudge:
-    """Claim the verification for an immediate poll (the caller enqueues it) or say why not."""
+    """Claim the verification and enqueue its poll on `queue`, or say why not.
+
+    Raises PollNotEnqueued when the claim was made but the queue refused the task.
+    """
     row = find(db, provider, external_id)
     if row is None:
         return Nudge(NudgeOutcome.UNKNOWN)
@@ -81,6 +100,10 @@ def poll_now(
         )
     if claimed.rowcount != 1:  # type: ignore[attr-defined]
         return Nudge(NudgeOutcome.TERMINAL, row.id, row.status)
+    try:
+        queue.enqueue_polls([row.id])
+    except Exception as exc:  # kombu's OperationalError and friends: the lease covers it
+        raise PollNotEnqueued(row.id, exc) from exc
     return Nudge(NudgeOutcome.SCHEDULED, row.id, row.status)
 
 

@@ -25,3 +25,11 @@ class VerificationStore(Protocol):
     ) -> list[int]:
         """Lease up to `limit` of a provider's due rows, oldest first; return their ids."""
         ...
+
+
+class PollQueue(Protocol):
+    """Where poll batches are sent (Celery's `kyc.polls` queue in production)."""
+
+    def enqueue_polls(self, verification_ids: Sequence[int]) -> None:
+        """Send one poll batch of these (already claimed) verifications; raise if refused."""
+        ...

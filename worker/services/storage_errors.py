@@ -13,11 +13,9 @@ from contextlib import contextmanager
 
 from sqlalchemy import exc as sa_exc
 
-from worker.domain.errors import KycPollerError, StorageUnavailableError
+from worker.domain.errors import StorageError, StorageUnavailableError
 
-
-class StorageError(KycPollerError):
-    """A database error that retrying will not fix by itself (details withheld)."""
+__all__ = ["StorageError", "is_transient", "storage_errors"]
 
 
 def is_transient(error: sa_exc.SQLAlchemyError) -> bool:
