@@ -32,10 +32,10 @@ from devkit.fake_providers.server import FakeProviders
 from devkit.local_fleet import ChildProcess, database_summary, start_scheduler, start_worker, track
 from models import OutboxEvent, Transition, Verification
 from models.db import create_db_engine
+from worker.api.events import BackgroundSubscriber
 from worker.config import Settings
 from worker.domain.statuses import TERMINAL_STATUSES
-from worker.migrate import upgrade
-from worker.subscriber import BackgroundSubscriber
+from worker.entrypoints.migrate import upgrade
 
 # Short intervals so the demo finishes in well under a minute.
 DEMO_TUNING = {

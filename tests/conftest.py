@@ -15,7 +15,7 @@ from tests.support.services import (  # noqa: F401
     redis_url,
     restartable_redis,
 )
-from worker.migrate import upgrade
+from worker.entrypoints.migrate import upgrade
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ from devkit.demo import DEMO_TUNING
 from devkit.fake_providers.server import FakeProviders
 from devkit.local_fleet import start_scheduler, start_worker, track
 from worker.config import POLL_QUEUE
-from worker.migrate import upgrade
+from worker.entrypoints.migrate import upgrade
 
 pytestmark = pytest.mark.e2e
 

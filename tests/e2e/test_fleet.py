@@ -23,9 +23,9 @@ from devkit.fake_providers import predicate as predicate_fake
 from devkit.local_fleet import database_summary, start_scheduler, start_worker, track
 from models import Transition
 from models.db import Database
+from worker.api.events import BackgroundSubscriber
 from worker.domain.statuses import TERMINAL_STATUSES
-from worker.migrate import upgrade
-from worker.subscriber import BackgroundSubscriber
+from worker.entrypoints.migrate import upgrade
 
 pytestmark = pytest.mark.e2e
 CHANNEL_PREFIX = "e2e.kyc.events."

@@ -12,7 +12,7 @@ import pytest
 
 from devkit.demo import DEMO_TUNING
 from devkit.local_fleet import database_summary, start_scheduler, start_worker, track
-from worker.migrate import upgrade
+from worker.entrypoints.migrate import upgrade
 
 pytestmark = pytest.mark.e2e
 

@@ -27,7 +27,7 @@ from devkit.local_fleet import (
     track,
 )
 from worker.domain.statuses import TERMINAL_STATUSES
-from worker.migrate import upgrade
+from worker.entrypoints.migrate import upgrade
 
 pytestmark = pytest.mark.e2e
 ROOT = Path(__file__).resolve().parents[2]

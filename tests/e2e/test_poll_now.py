@@ -11,8 +11,8 @@ import pytest
 from celery import Celery
 
 from devkit.local_fleet import database_summary, start_scheduler, start_worker, track
-from worker.migrate import upgrade
-from worker.subscriber import BackgroundSubscriber
+from worker.api.events import BackgroundSubscriber
+from worker.entrypoints.migrate import upgrade
 
 pytestmark = pytest.mark.e2e
 

@@ -7,8 +7,9 @@ from collections.abc import Iterator
 
 import pytest
 
+from models.db import Database
 from tasks.app import app
-from worker.migrate import upgrade
+from worker.entrypoints.migrate import upgrade
 from worker.runtime import Runtime, get_runtime, reset_runtime
 
 
@@ -28,3 +29,12 @@ def runtime_env(monkeypatch, sqlite_url, redis_url, fake_providers) -> Iterator[
     reset_runtime()
     yield get_runtime()
     reset_runtime()
+
+
+@pytest.fixture
+def sqlite_db(sqlite_url) -> Iterator[Database]:
+    """A migrated SQLite database (stream tests need one only as the relay's input)."""
+    upgrade(sqlite_url)
+    database = Database(sqlite_url)
+    yield database
+    database.dispose()

@@ -17,9 +17,9 @@ from devkit.embedded_postgres import PostgresCluster, PostgresServer, find_postg
 from devkit.embedded_redis import EmbeddedRedis
 from devkit.local_fleet import database_summary, start_worker, track
 from models.db import Database
-from worker.client import KycClient
+from worker.api.client import KycClient
 from worker.domain.errors import InvalidExternalIdError, StorageUnavailableError
-from worker.migrate import upgrade
+from worker.entrypoints.migrate import upgrade
 from worker.services.storage_errors import StorageError, storage_errors
 
 CANARY = "Zebulon-Quartermaine-1987"

@@ -1,4 +1,4 @@
-"""The benchmark scripts still run against the current code.
+"""The benchmarks (devkit.bench, run through their thin scripts) still run against the code.
 
 They import and call the product (tracking, the sweep's claim, the fleet's
 start functions), so a changed signature should fail here, not on the next
@@ -8,13 +8,13 @@ seconds) is not run: its parts that need no fleet are.
 
 from __future__ import annotations
 
-import importlib.util
 import subprocess
 import sys
 from pathlib import Path
-from types import ModuleType
 
 import pytest
+
+from devkit.bench import anchors, fleet, processes
 
 ROOT = Path(__file__).resolve().parents[3]
 SCRIPTS = ROOT / "scripts"
@@ -29,15 +29,6 @@ def run_script(name: str, *args: str) -> subprocess.CompletedProcess[str]:
         check=False,
         cwd=ROOT,
     )
-
-
-def load_script(name: str) -> ModuleType:
-    spec = importlib.util.spec_from_file_location(name.removesuffix(".py"), SCRIPTS / name)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up by name
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.mark.parametrize("script", ["bench_fleet.py", "bench_sweep.py", "benchmark.py"])
@@ -72,13 +63,12 @@ def test_bench_sweep_on_postgres(postgres_server):
 
 
 def test_bench_fleet_anchor_against_its_own_fake_server(tmp_path):
-    bench = load_script("bench_fleet.py")
-    fake = bench.FakeServer(latency_ms=50, jitter_ms=0, log_dir=tmp_path)
+    fake = anchors.FakeServer(latency_ms=50, jitter_ms=0, log_dir=tmp_path)
     try:
         ids = [f"anchor-{n}" for n in range(20)]
-        fake.add_sessions(ids, bench.UNCHANGED_SCRIPT, loop=False)
+        fake.add_sessions(ids, fleet.UNCHANGED_SCRIPT, loop=False)
         assert fake.env["NOTUS_BASE_URL"] == f"{fake.url}/notus"
-        figures = bench.anchor_threads(fake, ids, threads=4, seconds=1.0)
+        figures = anchors.anchor_threads(fake, ids, threads=4, seconds=1.0)
         assert figures.errors == 0
         # 4 requests in flight, each at least 50 ms: at most 80 a second.
         assert 0 < figures.requests_per_second <= 80
@@ -90,13 +80,12 @@ def test_bench_fleet_anchor_against_its_own_fake_server(tmp_path):
 
 
 def test_bench_fleet_helpers():
-    bench = load_script("bench_fleet.py")
-    assert bench.percentile([3.0, 1.0, 2.0], 0.5) == 2.0
-    assert bench.percentile([1.0] * 99 + [100.0], 0.99) == 1.0
-    assert bench.median([None, 1.0, 3.0]) == 2.0
-    assert bench.median([None]) is None
-    assert bench.tree_cpu([1 << 30]) == 0.0  # no such process
-    options = bench.parse_options(["--database", "sqlite", "--env", "KYC_POLL_BATCH_SIZE=7"])
+    assert processes.percentile([3.0, 1.0, 2.0], 0.5) == 2.0
+    assert processes.percentile([1.0] * 99 + [100.0], 0.99) == 1.0
+    assert processes.median([None, 1.0, 3.0]) == 2.0
+    assert processes.median([None]) is None
+    assert processes.tree_cpu([1 << 30]) == 0.0  # no such process
+    options = fleet.parse_options(["--database", "sqlite", "--env", "KYC_POLL_BATCH_SIZE=7"])
     assert options.databases == ("sqlite",)
     assert options.workloads == ("unchanged", "transition")
     assert options.extra_env == {"KYC_POLL_BATCH_SIZE": "7"}

@@ -3,65 +3,12 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime, timedelta
 
-import click
 import fakeredis
 import pytest
 
-from worker import cli
-from worker.services import admin
-
-
-@pytest.mark.parametrize(
-    ("text", "seconds"),
-    [("90s", 90), ("30m", 1800), ("2h", 7200), ("1d", 86400), ("1w", 604800), ("1h30m", 5400)],
-)
-def test_durations(text, seconds):
-    assert admin.parse_duration(text) == timedelta(seconds=seconds)
-
-
-@pytest.mark.parametrize("text", ["", "2", "2x", "h", "-1h", "0s", "1h then 2m", "99999w"])
-def test_bad_durations_are_refused(text):
-    with pytest.raises(ValueError):
-        admin.parse_duration(text)
-
-
-def test_urls_lose_their_passwords():
-    assert admin.redact_url("redis://:pw@host:6379/0") == "redis://:***@host:6379/0"
-    assert (
-        admin.redact_url("postgresql+psycopg://kyc:s3cret@db:5432/kyc")
-        == "postgresql+psycopg://kyc:***@db:5432/kyc"
-    )
-    assert admin.redact_url("https://token@example.com/x") == "https://***@example.com/x"
-    assert admin.redact_url("sqlite:///var/kyc.db") == "sqlite:///var/kyc.db"
-    assert admin.provider_host("https://user:pw@api.example.com:8443/v1?key=k") == (
-        "https://api.example.com:8443"
-    )
-
-
-def test_the_scrubber_removes_secret_values_and_url_user_info():
-    scrub = admin.Scrubber.from_env(
-        {
-            "GU1_API_KEY": "gu1-key-123",
-            "BANK131_RSA_PRIVATE_KEY": "-----BEGIN KEY-----\\nabc\\n-----END KEY-----",
-            "KYC_DATABASE_URL": "postgresql://kyc:dbpass@db/kyc",
-            "KYC_POLL_BATCH_SIZE": "100",
-        }
-    )
-    text = "key gu1-key-123, url ftp://u:p@h/x, db dbpass, batch 100"
-    assert scrub(text) == "key ***, url ftp://***@h/x, db ***, batch 100"
-    assert "abc" not in scrub("-----BEGIN KEY-----\nabc\n-----END KEY-----")
-
-
-def test_since_takes_a_duration_or_a_zoned_time():
-    now = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
-    assert cli._parse_since("15m", now) == now - timedelta(minutes=15)
-    assert cli._parse_since("2026-11-23T11:00:00Z", now) == datetime(2026, 11, 23, 11, tzinfo=UTC)
-    with pytest.raises(click.BadParameter, match="time zone"):
-        cli._parse_since("2026-11-23T11:00:00", now)
-    with pytest.raises(click.BadParameter, match="neither"):
-        cli._parse_since("last tuesday", now)
+from worker.entrypoints import cli
+from worker.entrypoints.cli.events import recent_events
 
 
 def test_recent_events_are_the_last_wanted_ones_oldest_first():
@@ -77,11 +24,11 @@ def test_recent_events_are_the_last_wanted_ones_oldest_first():
         }
         client.xadd("s", {"event": json.dumps(event)})
     client.xadd("s", {"event": "not json"})
-    found = cli._recent_events(client, "s", 2, lambda e: e["provider"] == "gu1", page=2)
+    found = recent_events(client, "s", 2, lambda e: e["provider"] == "gu1", page=2)
     assert [event["event_id"] for _, event in found] == ["e3", "e5"]
-    everything = cli._recent_events(client, "s", 100, lambda e: True, page=3)
+    everything = recent_events(client, "s", 100, lambda e: True, page=3)
     assert [event["verification_id"] for _, event in everything] == list(range(7))
-    assert cli._recent_events(client, "absent", 5, lambda e: True) == []
+    assert recent_events(client, "absent", 5, lambda e: True) == []
 
 
 @pytest.mark.parametrize(

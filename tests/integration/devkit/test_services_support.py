@@ -29,7 +29,7 @@ from devkit.embedded_redis import (
     find_redis_server,
 )
 from tests.support.services import unavailable
-from worker.migrate import upgrade
+from worker.entrypoints.migrate import upgrade
 
 
 def answers(url: str) -> bool:

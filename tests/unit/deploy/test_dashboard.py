@@ -14,10 +14,10 @@ from typing import Any
 import pytest
 import yaml
 
-from worker import metrics
+from worker.adapters import metrics
 from worker.config import Settings
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 DEPLOY = ROOT / "deploy"
 DASHBOARD = DEPLOY / "grafana" / "dashboards" / "kyc-poller.json"
 PROMETHEUS = DEPLOY / "prometheus" / "prometheus.yml"

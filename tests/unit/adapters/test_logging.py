@@ -4,7 +4,7 @@ from contextlib import redirect_stderr
 
 import structlog
 
-from worker.logging_setup import REDACTED, configure_logging
+from worker.adapters.logs import REDACTED, configure_logging
 
 
 def capture(log_format: str, **fields) -> str:

@@ -27,7 +27,7 @@ from tests.support.services import unavailable
 from worker.adapters.registry import PROVIDER_NAMES, build_adapters
 from worker.config import Settings
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 COMPOSE_FILE = ROOT / "docker-compose.yml"
 SCHEMA_FILE = ROOT / "tests" / "data" / "compose-spec.json"
 
@@ -139,7 +139,7 @@ def test_fake_providers_come_from_the_dev_image_only(compose):
 
 def test_commands(compose):
     services = compose["services"]
-    assert services["migrate"]["command"] == ["python", "-m", "worker.migrate"]
+    assert services["migrate"]["command"] == ["python", "-m", "worker.entrypoints.migrate"]
     assert services["migrate"]["restart"] == "no"
     assert services["fake-providers"]["command"] == [
         "kyc-fake-providers",
@@ -295,11 +295,11 @@ def test_redis_persists_what_it_queues(compose):
 
 @pytest.mark.parametrize("name", ["worker", "control", "beat"])
 def test_worker_control_and_beat_are_health_checked(compose, name):
-    import worker.health
+    import worker.entrypoints.health
 
     check = compose["services"][name]["healthcheck"]
-    assert check["test"][:4] == ["CMD", "python", "-m", "worker.health"]
-    assert callable(worker.health.main)
+    assert check["test"][:4] == ["CMD", "python", "-m", "worker.entrypoints.health"]
+    assert callable(worker.entrypoints.health.main)
     # The command's own timeout ends it well before compose gives up on it.
     timeout = next(arg for arg in check["test"] if arg.startswith("--timeout="))
     assert float(timeout.split("=")[1]) + 2 < int(check["timeout"].rstrip("s"))

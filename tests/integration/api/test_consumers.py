@@ -8,8 +8,8 @@ from datetime import UTC, datetime
 import pytest
 import redis
 
-from tests.integration.events.support import add_events, make_relay, wait_until
-from worker.subscriber import GroupConsumer, replay
+from tests.support.outbox_events import add_events, make_relay, wait_until
+from worker.api.events import GroupConsumer, replay
 
 STREAM = "test.kyc.stream"
 

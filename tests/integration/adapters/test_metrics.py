@@ -14,9 +14,9 @@ from models import OutboxEvent, Verification
 from models.db import Database
 from tasks.verification_tasks import poll_verification, relay_outbox, track_verification
 from tests.doubles import FakeClock
-from worker import metrics
+from worker.adapters import metrics
 from worker.domain.statuses import VerificationStatus as S
-from worker.migrate import upgrade
+from worker.entrypoints.migrate import upgrade
 from worker.services.governor import BreakerSettings, ProviderGovernor, RateLimit
 
 

@@ -9,8 +9,9 @@ from sqlalchemy import func, select, update
 
 from models import OutboxEvent
 from tests.doubles import NO_TRANSPORT, FakeClock, ScriptedAdapter, result, run_coroutine
-from tests.integration.events.support import add_events, stream_event_ids
+from tests.support.outbox_events import add_events, stream_event_ids
 from worker.adapters.sql_store import SqlStore
+from worker.api.events import iter_events
 from worker.domain.decisions import PollPolicy
 from worker.services.polling import PollEngine
 from worker.services.relay import (
@@ -21,7 +22,6 @@ from worker.services.relay import (
     unpublished_count,
 )
 from worker.services.tracking import insert_verification_if_absent
-from worker.subscriber import iter_events
 
 CHANNEL = "test.kyc.events"
 

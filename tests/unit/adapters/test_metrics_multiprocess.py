@@ -13,7 +13,7 @@ from pathlib import Path
 
 from prometheus_client.parser import text_string_to_metric_families
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 SCRIPT = textwrap.dedent(
     """
@@ -21,7 +21,7 @@ SCRIPT = textwrap.dedent(
     import sys
     import urllib.request
 
-    from worker import metrics
+    from worker.adapters import metrics
 
     directory = metrics.prepare_multiprocess_dir(sys.argv[1])
     assert not metrics.multiprocess_dir() is None

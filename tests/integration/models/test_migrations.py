@@ -5,7 +5,7 @@ from sqlalchemy import inspect
 
 from models import Base
 from models.db import create_db_engine
-from worker.migrate import alembic_config, upgrade
+from worker.entrypoints.migrate import alembic_config, upgrade
 
 
 def test_migrations_build_exactly_the_models_schema(database_url):
