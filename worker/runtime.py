@@ -20,11 +20,11 @@ from models import utcnow
 from models.db import Database
 from worker.adapters.contract import ProviderAdapter
 from worker.adapters.event_loop import EventLoopThread
+from worker.adapters.metrics import FleetCollector, PrometheusObserver, instruments
 from worker.adapters.registry import PROVIDER_NAMES, build_adapters
 from worker.adapters.sql_store import SqlStore
 from worker.adapters.transport import AiohttpTransport
 from worker.config import Settings
-from worker.metrics import FleetCollector, PrometheusObserver, instruments
 from worker.services.governor import ProviderGovernor, RateLimit
 from worker.services.learning import ScheduleLearner
 from worker.services.polling import PollEngine, PollObserver
