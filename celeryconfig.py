@@ -1,8 +1,9 @@
 """Celery configuration for kyc-poller workers and beat (values come from the environment).
 
-Queues: beat's own tasks (the sweep, the relay) go to `kyc.control`, served by a
-worker of its own, so they never wait behind polls; poll batches go to
-`kyc.polls`; apps' tracking requests arrive on Celery's default queue.
+Queues (`worker.domain.queues`): apps' tasks (tracking, poll-now) go to `kyc.public`,
+served by a worker of its own (Celery's default queue `celery` too, for one release);
+beat's own tasks (the sweep, the relay) go to `kyc.control`, served by a worker of its
+own, so they never wait behind polls; poll batches and retention go to `kyc.polls`.
 
 Poll tasks are acked late and rejected back to the queue when a worker process
 dies, so a crashed worker's batch runs again; the sweep's claim lease covers
@@ -13,7 +14,8 @@ from __future__ import annotations
 
 import os
 
-from worker.config import CONTROL_QUEUE, POLL_QUEUE, Settings
+from worker.config import Settings
+from worker.domain.queues import TASK_ROUTES
 
 _settings = Settings.from_env()
 
@@ -31,14 +33,7 @@ task_ignore_result = True
 result_backend = _settings.effective_result_backend
 result_expires = 24 * 3600
 
-task_routes = {
-    "kyc.schedule_due_polls": {"queue": CONTROL_QUEUE},
-    "kyc.relay_outbox": {"queue": CONTROL_QUEUE},
-    "kyc.poll_batch": {"queue": POLL_QUEUE},
-    "kyc.poll_verification": {"queue": POLL_QUEUE},
-    # On the poll workers: a long cleanup never holds up the sweep on the control worker.
-    "kyc.apply_retention": {"queue": POLL_QUEUE},
-}
+task_routes = dict(TASK_ROUTES)
 
 task_acks_late = True
 task_reject_on_worker_lost = True

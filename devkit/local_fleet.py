@@ -18,7 +18,7 @@ from sqlalchemy import func, select
 
 from models import OutboxEvent, Transition, Verification
 from models.db import create_db_engine
-from worker.config import CONTROL_QUEUE, POLL_QUEUE
+from worker.domain.queues import CONTROL_QUEUE, LEGACY_DEFAULT_QUEUE, POLL_QUEUE, PUBLIC_QUEUE
 
 CELERY = [sys.executable, "-m", "celery", "-A", "tasks.app"]
 
@@ -73,8 +73,18 @@ POLL_WORKER_CONCURRENCY = 4
 POLL_WORKER_ARGS = [
     "worker",
     "--loglevel=INFO",
-    # Poll batches, and apps' tracking requests (Celery's default queue).
-    f"--queues={POLL_QUEUE},celery",
+    # Poll batches and retention only: apps' requests have a worker of their own.
+    f"--queues={POLL_QUEUE}",
+]
+# Apps' requests (tracking, poll-now): their own queue, served by a worker that runs
+# nothing else (and Celery's default queue, for apps that send without a queue).
+INTAKE_WORKER_ARGS = [
+    "worker",
+    "--loglevel=INFO",
+    f"--queues={PUBLIC_QUEUE},{LEGACY_DEFAULT_QUEUE}",
+    "--pool=threads",
+    "--concurrency=4",
+    "--hostname=intake@%h",
 ]
 CONTROL_WORKER_ARGS = [
     "worker",
@@ -110,6 +120,12 @@ def start_control_worker(env: dict[str, str], log_dir: Path) -> ChildProcess:
     return ChildProcess("control", argv, env, log_dir / "control.log")
 
 
+def start_intake_worker(env: dict[str, str], log_dir: Path) -> ChildProcess:
+    """The worker for apps' requests: `kyc.public` (and `celery`), and nothing else."""
+    argv = [*CELERY, *INTAKE_WORKER_ARGS, "--without-gossip", "--without-mingle"]
+    return ChildProcess("intake", argv, env, log_dir / "intake.log")
+
+
 def start_beat(env: dict[str, str], log_dir: Path) -> ChildProcess:
     schedule = str(log_dir / "celerybeat-schedule")
     argv = [*CELERY, "beat", "--loglevel=INFO", f"--schedule={schedule}"]
@@ -117,15 +133,22 @@ def start_beat(env: dict[str, str], log_dir: Path) -> ChildProcess:
 
 
 def start_scheduler(env: dict[str, str], log_dir: Path) -> list[ChildProcess]:
-    """Beat and the control worker that runs its tasks: the fleet's scheduling side."""
-    return [start_beat(env, log_dir), start_control_worker(env, log_dir)]
+    """Beat, the control worker that runs its tasks, and the intake worker for apps'
+    requests: everything of the fleet but its poll workers."""
+    return [
+        start_beat(env, log_dir),
+        start_control_worker(env, log_dir),
+        start_intake_worker(env, log_dir),
+    ]
 
 
 def track(broker_url: str, provider: str, external_id: str, vtype: str | None = None) -> None:
-    """Send `kyc.track_verification` the way an app does: by name, over the broker."""
+    """Send `kyc.track_verification` the way an app does: by name, to apps' queue."""
     client = Celery(broker=broker_url, set_as_current=False)
     try:
-        client.send_task("kyc.track_verification", (provider, external_id, vtype))
+        client.send_task(
+            "kyc.track_verification", (provider, external_id, vtype), queue=PUBLIC_QUEUE
+        )
     finally:
         client.close()
 

@@ -6,6 +6,10 @@ multiprocess directory at `celeryd_init`, before its pool forks, so the pool's
 children count into files the main process merges; it serves once the pool is
 up (`worker_ready`); a child that exits is marked dead. Beat also serves the
 fleet-wide gauges (verifications by status, backlog, outbox, circuits).
+
+Tasks: every task is a `tasks.guard.GuardedTask`; a worker runs only the tasks of the
+queues it consumes (`worker.domain.queues`), so the worker serving apps' queue refuses
+internal work.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from typing import Any
 from celery import Celery
 from celery.signals import (
     beat_init,
+    celeryd_after_setup,
     celeryd_init,
     worker_process_init,
     worker_process_shutdown,
@@ -23,6 +28,7 @@ from celery.signals import (
     worker_shutdown,
 )
 
+from tasks.guard import remember_queues
 from worker.adapters import metrics
 from worker.adapters.logs import configure_logging
 from worker.config import Settings
@@ -47,6 +53,12 @@ def _configure_child_logging(**_kwargs: Any) -> None:
 def _close_runtime(**_kwargs: Any) -> None:
     """Close the HTTP pool, event loop and connections of this process on a warm shutdown."""
     reset_runtime()
+
+
+@celeryd_after_setup.connect
+def _guard_tasks(instance: Any = None, **_kwargs: Any) -> None:
+    """After -Q is applied: this worker runs only the tasks of the queues it consumes."""
+    remember_queues(instance.app.amqp.queues.consume_from.keys())
 
 
 @celeryd_init.connect

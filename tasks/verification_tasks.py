@@ -1,6 +1,9 @@
 """Celery tasks: thin wrappers over the plain services in `worker`.
 
-- kyc.track_verification: the entry point apps call (default queue). A database
+Queues (`worker.domain.queues`): apps' tasks on `kyc.public`, internal ones on `kyc.polls`
+and `kyc.control`; a worker runs only its queues' tasks (`tasks.guard`).
+
+- kyc.track_verification: the entry point apps call (`kyc.public`). A database
   that is down is retried with backoff (TRACK_MAX_RETRIES, about half an hour),
   never dropped; the outcome (the row, or why it was refused) is stored in the
   result backend for the app to read.
@@ -26,9 +29,10 @@ import structlog
 from celery import Task, shared_task
 
 from models import utcnow
+from tasks.guard import GuardedTask
 from worker.adapters import metrics
 from worker.config import POLL_QUEUE
-from worker.domain.errors import RequestRejected, StorageUnavailableError
+from worker.domain.errors import RequestRejected, StorageUnavailableError, TrackingCeilingError
 from worker.runtime import get_runtime
 from worker.services import operations, tracking
 from worker.services.polling import BatchReport
@@ -43,6 +47,7 @@ TRACK_MAX_BACKOFF_SECONDS = 60
 
 
 @shared_task(
+    base=GuardedTask,
     name="kyc.track_verification",
     bind=True,
     acks_late=True,
@@ -55,9 +60,13 @@ def track_verification(
     """Start tracking (provider, external_id); idempotent. Bad input fails with the reason."""
     try:
         with storage_errors():
+            runtime = get_runtime()
             tracked = tracking.track_verification(
-                get_runtime().db, provider, external_id, verification_type
+                runtime.db, provider, external_id, verification_type, ceiling=runtime.ceiling
             )
+    except TrackingCeilingError:
+        metrics.count_tracking(provider, "over_ceiling")
+        raise
     except RequestRejected:
         metrics.count_tracking(provider, "rejected")
         raise
@@ -86,13 +95,15 @@ def track_verification(
     }
 
 
-@shared_task(name="kyc.poll_batch", acks_late=True, reject_on_worker_lost=True)
+@shared_task(base=GuardedTask, name="kyc.poll_batch", acks_late=True, reject_on_worker_lost=True)
 def poll_batch(verification_ids: list[int]) -> dict[str, Any]:
     report = _poll(verification_ids)
     return {"polled": report.polled, "outcomes": dict(report.outcomes), "events": report.event_ids}
 
 
-@shared_task(name="kyc.poll_verification", acks_late=True, reject_on_worker_lost=True)
+@shared_task(
+    base=GuardedTask, name="kyc.poll_verification", acks_late=True, reject_on_worker_lost=True
+)
 def poll_verification(verification_id: int) -> dict[str, Any]:
     report = _poll([verification_id])
     return {
@@ -114,7 +125,7 @@ class _PollBatchQueue:
         )
 
 
-@shared_task(name="kyc.poll_now", acks_late=True, ignore_result=False)
+@shared_task(base=GuardedTask, name="kyc.poll_now", acks_late=True, ignore_result=False)
 def poll_now(provider: str, external_id: str) -> dict[str, Any]:
     """Poll (provider, external_id) now: scheduled, collapsed, terminal or unknown."""
     runtime = get_runtime()
@@ -142,7 +153,7 @@ def poll_now(provider: str, external_id: str) -> dict[str, Any]:
     }
 
 
-@shared_task(name="kyc.schedule_due_polls", acks_late=True)
+@shared_task(base=GuardedTask, name="kyc.schedule_due_polls", acks_late=True)
 def schedule_due_polls() -> int:
     runtime = get_runtime()
     lease = runtime.settings.claim_lease_seconds
@@ -163,7 +174,7 @@ def schedule_due_polls() -> int:
     return claimed
 
 
-@shared_task(name="kyc.relay_outbox", acks_late=True)
+@shared_task(base=GuardedTask, name="kyc.relay_outbox", acks_late=True)
 def relay_outbox() -> int:
     try:
         with storage_errors():
@@ -177,7 +188,7 @@ def relay_outbox() -> int:
     return report.published
 
 
-@shared_task(name="kyc.apply_retention", acks_late=True)
+@shared_task(base=GuardedTask, name="kyc.apply_retention", acks_late=True)
 def apply_retention() -> dict[str, Any]:
     """Beat: old published outbox rows deleted, long-terminal payloads removed, stream trimmed.
 

@@ -22,11 +22,11 @@ from worker.domain.backoff import BackoffSettings
 from worker.domain.decisions import ERROR_BACKOFF, PollPolicy
 from worker.domain.errors import ConfigurationError
 from worker.domain.events import stream_for_channel
+from worker.domain.queues import CONTROL_QUEUE, POLL_QUEUE, PUBLIC_QUEUE
 from worker.domain.schedule import plan_from_env
 from worker.services.governor import BreakerSettings
 
-CONTROL_QUEUE = "kyc.control"
-POLL_QUEUE = "kyc.polls"
+__all__ = ["CONTROL_QUEUE", "POLL_QUEUE", "PUBLIC_QUEUE", "Settings"]
 
 
 def _redis_url(url: str) -> str:

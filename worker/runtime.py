@@ -31,6 +31,7 @@ from worker.services.polling import PollEngine, PollObserver
 from worker.services.relay import OutboxRelay
 from worker.services.retention import Retention
 from worker.services.scheduling import Sweeper
+from worker.services.tracking import OpenCeiling
 
 
 @dataclass
@@ -45,6 +46,13 @@ class Runtime:
     @cached_property
     def store(self) -> SqlStore:
         return SqlStore(self.db)
+
+    @cached_property
+    def ceiling(self) -> OpenCeiling:
+        """Per-provider ceilings of open verifications, for tracking."""
+        return OpenCeiling(
+            {name: p.max_open_verifications for name, p in self.settings.providers.items()}
+        )
 
     @cached_property
     def adapters(self) -> dict[str, ProviderAdapter[Any]]:

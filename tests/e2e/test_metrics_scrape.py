@@ -23,6 +23,7 @@ from devkit.local_fleet import (
     database_summary,
     start_beat,
     start_control_worker,
+    start_intake_worker,
     start_worker,
     track,
 )
@@ -98,13 +99,14 @@ def test_worker_control_and_beat_serve_metrics_that_move(tmp_path, fake_provider
     ]
     for provider, session, script in sessions:
         fake_providers.add_session(provider, session, script)
-    ports = {"worker": free_port(), "control": free_port(), "beat": free_port()}
+    ports = {name: free_port() for name in ("worker", "control", "intake", "beat")}
     worker = start_worker(
         {**env, "KYC_METRICS_PORT": str(ports["worker"])}, tmp_path, concurrency=2
     )
     control = start_control_worker({**env, "KYC_METRICS_PORT": str(ports["control"])}, tmp_path)
+    intake = start_intake_worker({**env, "KYC_METRICS_PORT": str(ports["intake"])}, tmp_path)
     beat = start_beat({**env, "KYC_METRICS_PORT": str(ports["beat"])}, tmp_path)
-    processes = [worker, control, beat]
+    processes = [worker, control, intake, beat]
     try:
         for provider, session, _ in sessions:
             track(redis_url, provider, session)
@@ -145,9 +147,12 @@ def test_worker_control_and_beat_serve_metrics_that_move(tmp_path, fake_provider
             polled, "kyc_poller_provider_calls_total", provider="gu1", result="server_error"
         )
         assert server_errors >= 1
+        # The intake worker: apps' tracking requests.
+        intake_metrics = scrape(ports["intake"])
         tracking = "kyc_poller_tracking_requests_total"
-        assert value(polled, tracking, provider="notus", result="created") == 3
-        assert value(polled, tracking, provider="notus", result="rejected") == 1
+        assert value(intake_metrics, tracking, provider="notus", result="created") == 3
+        assert value(intake_metrics, tracking, provider="notus", result="rejected") == 1
+        assert total(polled, tracking) == 0  # poll workers no longer take apps' requests
         # Predicate says when it decided (completedAt): a real detection delay.
         delays = value(polled, "kyc_poller_detection_delay_seconds_count", provider="predicate")
         assert delays == 2
@@ -178,7 +183,7 @@ def test_worker_control_and_beat_serve_metrics_that_move(tmp_path, fake_provider
 
         # The same configuration is healthy.
         check = subprocess.run(
-            [sys.executable, "-m", "worker.health"],
+            [sys.executable, "-m", "worker.entrypoints.health"],
             cwd=ROOT,
             env=env,
             capture_output=True,
@@ -190,7 +195,7 @@ def test_worker_control_and_beat_serve_metrics_that_move(tmp_path, fake_provider
         directories = {path.name for path in metrics_dir.iterdir()}
         assert {str(worker.proc.pid), str(beat.proc.pid)} <= directories
     finally:
-        for process in (beat, control, worker):
+        for process in (beat, intake, control, worker):
             process.stop()
     # Each process group removed its metrics directory when it stopped.
     assert list(metrics_dir.iterdir()) == []

@@ -15,7 +15,7 @@ from sqlalchemy import text
 
 from devkit.embedded_postgres import PostgresCluster, PostgresServer, find_postgres_bindir
 from devkit.embedded_redis import EmbeddedRedis
-from devkit.local_fleet import database_summary, start_worker, track
+from devkit.local_fleet import database_summary, start_intake_worker, track
 from models.db import Database
 from worker.api.client import KycClient
 from worker.domain.errors import InvalidExternalIdError, StorageUnavailableError
@@ -94,7 +94,7 @@ def test_tracking_sent_while_the_database_is_down_is_stored_when_it_is_back(
 ):
     cluster, url = own_postgres
     env = {**os.environ, "KYC_DATABASE_URL": url, "KYC_REDIS_URL": redis_url}
-    worker = start_worker(env, tmp_path, concurrency=2)
+    worker = start_intake_worker(env, tmp_path)
     run = uuid.uuid4().hex[:8]
     try:
         cluster.pause()
@@ -125,7 +125,7 @@ def test_a_broker_restart_with_the_compose_persistence_loses_no_request(sqlite_u
         broker.stop(keep_data=True)  # a restart, as `docker compose restart redis` does it
         broker.start()
         env = {**os.environ, "KYC_DATABASE_URL": sqlite_url, "KYC_REDIS_URL": broker.url}
-        worker = start_worker(env, tmp_path, concurrency=2)
+        worker = start_intake_worker(env, tmp_path)
         try:
             deadline = time.monotonic() + 90
             while len(database_summary(sqlite_url)[0]) < 400 and time.monotonic() < deadline:

@@ -81,6 +81,9 @@ class ProviderSettings:
     # Fleet-wide requests per second (0: no limit) and the burst allowed above it.
     rate_limit: float = 20.0
     rate_burst: int = 40
+    # Most verifications of this provider being polled at once (0: no ceiling): tracking
+    # beyond it is refused, so a flood of junk ids cannot spend the provider's rate budget.
+    max_open_verifications: int = 1_000_000
 
 
 @dataclass(frozen=True)

@@ -21,14 +21,14 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING
 
 from worker.domain.errors import StorageUnavailableError
 
 if TYPE_CHECKING:
     from models.db import Database
-    from worker.services.tracking import TrackedVerification
+    from worker.services.tracking import OpenCeiling, TrackedVerification
 
 DATABASE_URL_VARIABLE = "KYC_DATABASE_URL"
 
@@ -40,13 +40,19 @@ class KycClient:
         *,
         retry_seconds: float = 30.0,
         sleep: Callable[[float], None] = time.sleep,
+        max_open_per_provider: Mapping[str, int] | None = None,
     ) -> None:
+        """`max_open_per_provider`: the fleet's ceilings (`<PROVIDER>_MAX_OPEN_VERIFICATIONS`)
+        to hold this client to as well; None: none (a client with database access could
+        insert past them anyway: the ceiling guards the queue and the HTTP API)."""
         if not database_url:
             raise ValueError("KycClient needs a database URL")
         self.database_url = database_url
         self.retry_seconds = retry_seconds
         self._sleep = sleep
         self._db: Database | None = None
+        self._limits = dict(max_open_per_provider or {})
+        self._ceiling: OpenCeiling | None = None
 
     @classmethod
     def from_env(cls, *, retry_seconds: float = 30.0) -> KycClient:
@@ -69,7 +75,10 @@ class KycClient:
     ) -> TrackedVerification:
         """Store the verification (or find it stored); raise with the reason if refused."""
         from worker.services.storage_errors import storage_errors
-        from worker.services.tracking import track_verification
+        from worker.services.tracking import OpenCeiling, track_verification
+
+        if self._limits and self._ceiling is None:
+            self._ceiling = OpenCeiling(self._limits)
 
         started = time.monotonic()
         waited = 0.0
@@ -77,7 +86,9 @@ class KycClient:
         while True:
             try:
                 with storage_errors():
-                    return track_verification(self.db, provider, external_id, verification_type)
+                    return track_verification(
+                        self.db, provider, external_id, verification_type, ceiling=self._ceiling
+                    )
             except StorageUnavailableError:
                 spent = max(time.monotonic() - started, waited)
                 if spent + delay > self.retry_seconds:

@@ -13,7 +13,8 @@ public contract, so they are enums here and nowhere else spelled as literals.
     │   ├── UnknownProviderError
     │   ├── InvalidExternalIdError
     │   ├── InvalidVerificationTypeError
-    │   └── TrackingConflictError
+    │   ├── TrackingConflictError
+    │   └── TrackingCeilingError
     └── ProviderError                 a status check gave no usable answer (`code`: ErrorCode)
         ├── TransientProviderError    trying again later can help
         │   ├── ProviderUnavailableError  the provider as a whole fails: outage or credentials.
@@ -164,6 +165,10 @@ class InvalidVerificationTypeError(RequestRejected):
 
 class TrackingConflictError(RequestRejected):
     """The verification is already tracked with a different verification type."""
+
+
+class TrackingCeilingError(RequestRejected):
+    """The provider already has its ceiling of verifications being polled: nothing stored."""
 
 
 class ProviderError(KycPollerError):

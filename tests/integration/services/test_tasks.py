@@ -14,7 +14,12 @@ from tasks.verification_tasks import (
     schedule_due_polls,
     track_verification,
 )
-from worker.domain.errors import InvalidExternalIdError, UnknownProviderError
+from worker.domain.errors import (
+    InvalidExternalIdError,
+    TrackingCeilingError,
+    UnknownProviderError,
+)
+from worker.runtime import get_runtime, reset_runtime
 
 
 def test_track_task_is_idempotent_and_reports_the_row(runtime_env):
@@ -34,6 +39,19 @@ def test_track_task_fails_with_the_reason_on_bad_input(runtime_env, args, error)
         track_verification.delay(*args).get()
     with runtime_env.db.session() as session:
         assert session.scalars(select(Verification)).all() == []
+
+
+def test_track_task_refuses_tracking_beyond_the_providers_ceiling(runtime_env, monkeypatch):
+    monkeypatch.setenv("GU1_MAX_OPEN_VERIFICATIONS", "2")
+    reset_runtime()
+    for n in range(2):
+        assert track_verification.delay("gu1", f"capped-{n}").get()["created"]
+    with pytest.raises(TrackingCeilingError, match="ceiling"):
+        track_verification.delay("gu1", "capped-2").get()
+    assert track_verification.delay("notus", "not-capped").get()["created"]
+    with get_runtime().db.session() as session:
+        stored = session.scalars(select(Verification.external_id)).all()
+    assert sorted(stored) == ["capped-0", "capped-1", "not-capped"]
 
 
 def test_beat_tasks_poll_due_verifications_and_publish_their_events(runtime_env, fake_providers):

@@ -4,8 +4,14 @@ import pytest
 from sqlalchemy import func, select
 
 from models import Verification
-from worker.domain.errors import InvalidExternalIdError, TrackingConflictError, UnknownProviderError
-from worker.services.tracking import track_verification
+from worker.domain.errors import (
+    InvalidExternalIdError,
+    TrackingCeilingError,
+    TrackingConflictError,
+    UnknownProviderError,
+)
+from worker.services import tracking
+from worker.services.tracking import OpenCeiling, track_verification
 
 PREDICATE_ID = "550e8400-e29b-41d4-a716-446655440000"
 
@@ -106,3 +112,41 @@ def test_the_upper_case_spelling_of_a_predicate_uuid_is_the_same_verification(db
     assert count_rows(db) == 1
     with db.session() as session:
         assert session.get(Verification, first.verification_id).external_id == PREDICATE_ID
+
+
+def set_terminal(db, verification_id):
+    with db.session() as session, session.begin():
+        row = session.get(Verification, verification_id)
+        row.status, row.next_poll_at = "approved", None
+
+
+def test_a_tracking_flood_beyond_the_ceiling_is_refused_with_nothing_stored(db):
+    ceiling = OpenCeiling({"notus": 10})
+    stored = [track_verification(db, "notus", f"flood-{n}", ceiling=ceiling) for n in range(10)]
+    for n in range(10, 15):
+        with pytest.raises(TrackingCeilingError, match="NOTUS_MAX_OPEN_VERIFICATIONS"):
+            track_verification(db, "notus", f"flood-{n}", ceiling=ceiling)
+    assert count_rows(db) == 10
+    # Already tracked: still answered. Another provider: its own ceiling (none here).
+    again = track_verification(db, "notus", "flood-3", ceiling=ceiling)
+    assert (again.verification_id, again.created) == (stored[3].verification_id, False)
+    assert track_verification(db, "gu1", "other", ceiling=ceiling).created
+    # A decision frees a place; a fresh ceiling (another process) counts what is there.
+    set_terminal(db, stored[0].verification_id)
+    assert track_verification(db, "notus", "flood-10", ceiling=ceiling).created
+    with pytest.raises(TrackingCeilingError):
+        track_verification(db, "notus", "flood-11", ceiling=OpenCeiling({"notus": 10}))
+
+
+def test_far_below_the_ceiling_tracking_does_not_count_every_time(db, monkeypatch):
+    counts = []
+    real = tracking.count_open
+    monkeypatch.setattr(tracking, "count_open", lambda *a: counts.append(1) or real(*a))
+    ceiling = OpenCeiling({"notus": 1000}, clock=lambda: 0.0)
+    for n in range(20):
+        track_verification(db, "notus", f"calm-{n}", ceiling=ceiling)
+    assert len(counts) == 1  # one exact count, then its own inserts added up
+    ceiling = OpenCeiling({"notus": 22}, clock=lambda: 0.0)
+    for n in range(2):
+        track_verification(db, "notus", f"near-{n}", ceiling=ceiling)  # 20 of 22: near
+    assert len(counts) == 3  # near the ceiling: counted every time

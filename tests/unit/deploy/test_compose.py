@@ -20,6 +20,7 @@ import yaml
 
 from devkit.local_fleet import (
     CONTROL_WORKER_ARGS,
+    INTAKE_WORKER_ARGS,
     POLL_WORKER_ARGS,
     POLL_WORKER_CONCURRENCY,
 )
@@ -31,10 +32,19 @@ ROOT = Path(__file__).resolve().parents[3]
 COMPOSE_FILE = ROOT / "docker-compose.yml"
 SCHEMA_FILE = ROOT / "tests" / "data" / "compose-spec.json"
 
-SERVICES = {"postgres", "redis", "migrate", "fake-providers", "worker", "control", "beat"}
+SERVICES = {
+    "postgres",
+    "redis",
+    "migrate",
+    "fake-providers",
+    "worker",
+    "control",
+    "intake",
+    "beat",
+}
 # Only with `docker compose --profile monitoring up`.
 MONITORING_SERVICES = {"prometheus", "grafana"}
-PRODUCT_SERVICES = {"migrate", "worker", "control", "beat"}
+PRODUCT_SERVICES = {"migrate", "worker", "control", "intake", "beat"}
 APP_SERVICES = {*PRODUCT_SERVICES, "fake-providers"}
 PROVIDER_ENV = {
     "NOTUS_BASE_URL": "http://fake-providers:8080/notus",
@@ -110,7 +120,7 @@ def test_the_schema_check_is_not_vacuous(compose, validator, breakage):
     assert schema_errors(validator, broken)
 
 
-def test_the_seven_services(compose):
+def test_the_eight_services(compose):
     services = compose["services"]
     assert {name for name, service in services.items() if "profiles" not in service} == SERVICES
     assert set(services) == SERVICES | MONITORING_SERVICES
@@ -157,6 +167,7 @@ def test_commands(compose):
         f"--concurrency={POLL_WORKER_CONCURRENCY}",
     ]
     assert services["control"]["command"] == ["celery", "-A", "tasks.app", *CONTROL_WORKER_ARGS]
+    assert services["intake"]["command"] == ["celery", "-A", "tasks.app", *INTAKE_WORKER_ARGS]
     assert services["beat"]["command"] == [
         "celery",
         "-A",
@@ -167,7 +178,7 @@ def test_commands(compose):
     ]
 
 
-@pytest.mark.parametrize("name", ["worker", "control", "beat"])
+@pytest.mark.parametrize("name", ["worker", "control", "intake", "beat"])
 def test_worker_and_beat_start_after_migration_and_healthy_backends(compose, name):
     depends = compose["services"][name]["depends_on"]
     assert depends["migrate"] == {"condition": "service_completed_successfully"}
@@ -293,7 +304,7 @@ def test_redis_persists_what_it_queues(compose):
     assert "redisdata" in compose["volumes"]
 
 
-@pytest.mark.parametrize("name", ["worker", "control", "beat"])
+@pytest.mark.parametrize("name", ["worker", "control", "intake", "beat"])
 def test_worker_control_and_beat_are_health_checked(compose, name):
     import worker.entrypoints.health
 

@@ -223,12 +223,17 @@ def test_prometheus_scrapes_every_kyc_poller_service_on_the_metrics_port(prometh
     port = Settings.from_env({}).metrics_port
     jobs = {job["job_name"]: job for job in prometheus["scrape_configs"]}
     scraped = {}
-    for name in ("worker", "control", "beat"):
+    for name in ("worker", "control", "intake", "beat"):
         job = jobs[f"kyc-poller-{name}"]
         (discovery,) = job["dns_sd_configs"]
         assert discovery["type"] == "A" and discovery["port"] == port
         scraped.update(dict.fromkeys(discovery["names"], name))
-    assert scraped == {"worker": "worker", "control": "control", "beat": "beat"}
+    assert scraped == {
+        "worker": "worker",
+        "control": "control",
+        "intake": "intake",
+        "beat": "beat",
+    }
     assert set(scraped) <= set(compose["services"])
 
 

@@ -14,6 +14,7 @@ Every process serves `/metrics` on `KYC_METRICS_PORT` (0: off).
 
 from worker.adapters.metrics.counts import (
     Instruments,
+    count_refused_task,
     count_relayed,
     count_tracking,
     instruments,
@@ -64,6 +65,7 @@ __all__ = [
     "MetricsServer",
     "PrometheusObserver",
     "bounded_label",
+    "count_refused_task",
     "count_relayed",
     "count_tracking",
     "default_metrics_base",

@@ -17,10 +17,12 @@ from worker.adapters.metrics.specs import (
     DETECTION_DELAY_UPPER_BOUND,
     EVENT_PUBLISH_FAILURES,
     EVENTS_PUBLISHED,
+    OTHER,
     POLLS,
     POLLS_DEFERRED,
     PROVIDER_CALL_DURATION,
     PROVIDER_CALLS,
+    TASKS_REFUSED,
     TRACKING_REQUESTS,
     TRACKING_RESULTS,
     TRANSITIONS,
@@ -46,6 +48,7 @@ class Instruments:
     detection_delay: Histogram
     detection_delay_upper_bound: Histogram
     tracking_requests: Counter
+    tasks_refused: Counter
     events_published: Counter
     event_publish_failures: Counter
 
@@ -74,6 +77,7 @@ class Instruments:
             detection_delay=histogram(DETECTION_DELAY),
             detection_delay_upper_bound=histogram(DETECTION_DELAY_UPPER_BOUND),
             tracking_requests=counter(TRACKING_REQUESTS),
+            tasks_refused=counter(TASKS_REFUSED),
             events_published=counter(EVENTS_PUBLISHED),
             event_publish_failures=counter(EVENT_PUBLISH_FAILURES),
         )
@@ -106,3 +110,14 @@ def count_relayed(relay: str, published: int, *, failed: bool = False) -> None:
         metrics.events_published.labels(relay).inc(published)
     if failed:
         metrics.event_publish_failures.labels(relay).inc()
+
+
+def count_refused_task(task: object, queue: object) -> None:
+    """A task message a worker refused (see tasks.guard); labels bounded to known names."""
+    from worker.domain.queues import QUEUE_TASKS
+
+    known = {name for names in QUEUE_TASKS.values() for name in names}
+    instruments().tasks_refused.labels(
+        task if isinstance(task, str) and task in known else OTHER,
+        queue if isinstance(queue, str) and queue in QUEUE_TASKS else OTHER,
+    ).inc()

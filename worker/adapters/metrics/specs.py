@@ -24,7 +24,7 @@ OTHER = "other"
 RELAY_AFTER_POLL = "after_poll"
 RELAY_BEAT = "beat"
 
-TRACKING_RESULTS = ("created", "existing", "rejected", "retried")
+TRACKING_RESULTS = ("created", "existing", "rejected", "over_ceiling", "retried")
 DEFERRAL_REASONS = ("circuit_open", "paused", "operator_paused", "rate_limited")
 
 CALL_BUCKETS = (0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 15.0, 30.0)
@@ -119,7 +119,15 @@ TRACKING_REQUESTS = MetricSpec(
     "counter",
     ("provider", "result"),
     "kyc.track_verification requests: created, existing (already tracked), rejected "
-    "(bad input), retried (database unavailable).",
+    "(bad input), over_ceiling (the provider's ceiling of open verifications), retried "
+    "(database unavailable).",
+)
+TASKS_REFUSED = MetricSpec(
+    "kyc_poller_tasks_refused_total",
+    "counter",
+    ("task", "queue"),
+    "Task messages a worker refused to run: a task of another queue's role, or one claiming "
+    'a queue it does not belong to (task: a kyc-poller task name or "other").',
 )
 EVENTS_PUBLISHED = MetricSpec(
     "kyc_poller_events_published_total",
@@ -145,6 +153,7 @@ WORKER_METRICS = (
     DETECTION_DELAY,
     DETECTION_DELAY_UPPER_BOUND,
     TRACKING_REQUESTS,
+    TASKS_REFUSED,
     EVENTS_PUBLISHED,
     EVENT_PUBLISH_FAILURES,
 )

@@ -57,7 +57,13 @@ def track(
     settings = load_settings()
     canonical_id = canonical(provider, external_id)
     require_database(settings.database_url)
-    client = KycClient(settings.database_url, retry_seconds=wait)
+    client = KycClient(
+        settings.database_url,
+        retry_seconds=wait,
+        max_open_per_provider={
+            name: p.max_open_verifications for name, p in settings.providers.items()
+        },
+    )
     try:
         tracked = client.track(provider, external_id, verification_type)
     except RequestRejected as exc:
