@@ -22,6 +22,7 @@ from celery.signals import (
     beat_init,
     celeryd_after_setup,
     celeryd_init,
+    setup_logging,
     worker_process_init,
     worker_process_shutdown,
     worker_ready,
@@ -41,6 +42,12 @@ _settings = Settings.from_env()
 configure_logging(_settings.log_format, _settings.log_level)
 
 _metrics_server: metrics.MetricsServer | None = None
+
+
+@setup_logging.connect
+def _celery_logging(**_kwargs: Any) -> None:
+    """Celery's own records go through kyc-poller's handler and redaction, not Celery's."""
+    configure_logging(_settings.log_format, _settings.log_level)
 
 
 @worker_process_init.connect

@@ -8,6 +8,7 @@ through the registry; the README's configuration table lists them all.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -23,6 +24,7 @@ from worker.domain.decisions import ERROR_BACKOFF, PollPolicy
 from worker.domain.errors import ConfigurationError
 from worker.domain.events import stream_for_channel
 from worker.domain.queues import CONTROL_QUEUE, POLL_QUEUE, PUBLIC_QUEUE
+from worker.domain.redaction import redact_url
 from worker.domain.schedule import plan_from_env
 from worker.services.governor import BreakerSettings
 
@@ -82,7 +84,7 @@ def _get_port(env: Mapping[str, str], name: str, default: int) -> int:
     return value
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class Settings:
     database_url: str = DEFAULT_DATABASE_URL
     redis_url: str = "redis://127.0.0.1:6379/0"
@@ -135,11 +137,22 @@ class Settings:
     # a port each; prometheus_client's multiprocess files go under `metrics_dir` (default:
     # a per-user directory in the system temp dir), one fresh subdirectory per process group.
     metrics_port: int = 9808
-    metrics_addr: str = "0.0.0.0"
+    # Loopback unless told: a container sets 0.0.0.0 (compose does) so Prometheus can scrape.
+    metrics_addr: str = "127.0.0.1"
     metrics_dir: str = ""
     # How long beat reuses its reading of the fleet (database counts, governor state).
     metrics_cache_seconds: float = 15.0
     providers: Mapping[str, ProviderSettings] = field(default_factory=dict)
+
+    def __repr__(self) -> str:
+        """Every field, with the passwords in URLs masked (provider keys are never shown)."""
+        shown = []
+        for item in dataclasses.fields(self):
+            value = getattr(self, item.name)
+            if isinstance(value, str) and "://" in value:
+                value = redact_url(value)
+            shown.append(f"{item.name}={value!r}")
+        return f"Settings({', '.join(shown)})"
 
     @property
     def effective_broker_url(self) -> str:

@@ -84,6 +84,9 @@ class ProviderSettings:
     # Most verifications of this provider being polled at once (0: no ceiling): tracking
     # beyond it is refused, so a flood of junk ids cannot spend the provider's rate budget.
     max_open_verifications: int = 1_000_000
+    # Plain http is refused for a base URL that is not on loopback (API keys in clear): a
+    # dev stack whose fakes are on another host sets this to true, explicitly.
+    allow_insecure_http: bool = False
 
 
 @dataclass(frozen=True)
@@ -122,7 +125,9 @@ class ProviderAdapter(ABC, Generic[SettingsT]):
 
     def __init__(self, settings: SettingsT) -> None:
         self.settings = settings
-        self.base_url = check_base_url(self.name, settings.base_url)
+        self.base_url = check_base_url(
+            self.name, settings.base_url, allow_insecure_http=settings.allow_insecure_http
+        )
 
     @classmethod
     @abstractmethod
@@ -191,6 +196,8 @@ def require(provider: str, value: str, variable: str) -> str:
 
 
 SettingsClass = TypeVar("SettingsClass", bound=ProviderSettings)
+_BOOLEANS = {"1": True, "true": True, "yes": True, "on": True, "0": False, "false": False}
+_BOOLEANS |= {"no": False, "off": False}
 
 
 def settings_from_env(
@@ -210,6 +217,12 @@ def settings_from_env(
         kind = hints[item.name]
         if kind is str:
             values[item.name] = raw.strip()
+            continue
+        if kind is bool:
+            word = raw.strip().lower()
+            if word not in _BOOLEANS:
+                raise ConfigurationError(f"{variable} must be true or false, got {raw[:20]!r}")
+            values[item.name] = _BOOLEANS[word]
             continue
         try:
             number = kind(raw)

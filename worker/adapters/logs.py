@@ -1,18 +1,29 @@
 """Log output: structlog configured once per process (JSON lines in production, readable lines
 in a terminal).
 
-Secrets and personal data never reach a log line: a processor drops the
-values of keys that name credentials or personal fields, whatever logged them.
+Secrets and personal data never reach a log line, whoever logged it:
+
+- `redact_sensitive` drops the values of keys that name credentials or personal fields;
+- `SecretScrubber` masks, in every text of a line (the message, values, tracebacks), the
+  values of this process's secret settings and the user info of any URL
+  (`worker.domain.redaction.Scrubber`).
+
+The standard library's records (Celery's, kombu's, redis-py's, SQLAlchemy's warnings) go
+through the same processors: the root logger's one handler formats them with structlog's
+`ProcessorFormatter`, and tasks/app.py hands Celery's logging set-up to this module.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import sys
-from collections.abc import MutableMapping
+from collections.abc import Mapping, MutableMapping
 from typing import Any
 
 import structlog
+
+from worker.domain.redaction import Scrubber
 
 REDACTED = "[redacted]"
 # Lower-cased key fragments whose values are never logged.
@@ -61,14 +72,40 @@ def redact_sensitive(
     return event_dict
 
 
+class SecretScrubber:
+    """A processor masking secret values and URL user info in every text of a line."""
+
+    def __init__(self, env: Mapping[str, str] | None = None) -> None:
+        self.scrub = Scrubber.from_env(os.environ if env is None else env)
+
+    def __call__(
+        self, _logger: Any, _method: str, event_dict: MutableMapping[str, Any]
+    ) -> MutableMapping[str, Any]:
+        stack: list[MutableMapping[str, Any]] = [event_dict]
+        while stack:
+            mapping = stack.pop()
+            for key, value in list(mapping.items()):
+                if isinstance(value, str):
+                    mapping[key] = self.scrub(value)
+                elif isinstance(value, MutableMapping):
+                    stack.append(value)
+        return event_dict
+
+
 def configure_logging(log_format: str = "auto", level: str = "INFO") -> None:
-    """Set up structlog once per process; `auto` means console on a TTY, JSON otherwise."""
+    """Set up structlog and the standard library's root logger once per process.
+
+    `auto` means console on a TTY, JSON otherwise. Both kinds of records pass the same
+    redaction (see the module docstring).
+    """
     use_json = log_format == "json" or (log_format == "auto" and not sys.stderr.isatty())
     renderer: Any = (
         structlog.processors.JSONRenderer()
         if use_json
         else structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
     )
+    scrubber = SecretScrubber()
+    threshold = logging.getLevelNamesMapping().get(level.upper(), logging.INFO)
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,
@@ -76,11 +113,30 @@ def configure_logging(log_format: str = "auto", level: str = "INFO") -> None:
             structlog.processors.TimeStamper(fmt="iso", utc=True),
             redact_sensitive,
             structlog.processors.format_exc_info,
+            scrubber,
             renderer,
         ],
-        wrapper_class=structlog.make_filtering_bound_logger(
-            logging.getLevelNamesMapping().get(level.upper(), logging.INFO)
-        ),
+        wrapper_class=structlog.make_filtering_bound_logger(threshold),
         logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
         cache_logger_on_first_use=False,
     )
+    formatter = structlog.stdlib.ProcessorFormatter(
+        foreign_pre_chain=[
+            structlog.stdlib.add_logger_name,
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+        ],
+        processors=[
+            structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+            redact_sensitive,
+            structlog.processors.format_exc_info,
+            scrubber,
+            renderer,
+        ],
+    )
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(formatter)
+    handler.set_name("kyc-poller")
+    root = logging.getLogger()
+    root.handlers = [handler]
+    root.setLevel(threshold)

@@ -6,6 +6,7 @@ can check a base URL without importing the answer-reading helpers.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from urllib.parse import quote, urlsplit
 
@@ -14,8 +15,12 @@ from worker.domain.errors import ProviderConfigurationError
 _BAD_PERCENT = re.compile(r"%(?![0-9A-Fa-f]{2})")
 
 
-def check_base_url(provider: str, base_url: str) -> str:
-    """The configured base URL without a trailing slash; refuse a missing or non-HTTP one."""
+def check_base_url(provider: str, base_url: str, *, allow_insecure_http: bool = False) -> str:
+    """The configured base URL without a trailing slash; refuse a missing or non-HTTP one.
+
+    Plain http is refused unless the host is loopback (a local fake or tunnel) or
+    `allow_insecure_http` says otherwise: it would send the provider's API key in clear.
+    """
     base_url = (base_url or "").strip()
     if not base_url:
         raise ProviderConfigurationError(f"{provider} has no base URL configured")
@@ -41,7 +46,25 @@ def check_base_url(provider: str, base_url: str) -> str:
         raise ProviderConfigurationError(
             f"{provider} base URL must not carry a query, fragment or credentials"
         )
+    if parts.scheme == "http" and not (allow_insecure_http or is_loopback(host)):
+        prefix = provider.upper()
+        raise ProviderConfigurationError(
+            f"{provider} base URL must be https (plain http would send its credentials in "
+            f"clear); http is accepted on loopback only, or with {prefix}_ALLOW_INSECURE_HTTP=true"
+        )
     return base_url.rstrip("/")
+
+
+def is_loopback(host: str | None) -> bool:
+    """localhost, 127.0.0.0/8 or ::1."""
+    if not host:
+        return False
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def provider_url(base_url: str, *segments: str) -> str:

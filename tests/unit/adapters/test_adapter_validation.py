@@ -125,15 +125,15 @@ def test_fetch_refuses_a_hostile_id_without_a_request(provider):
 KEY = "secret-api-key-5150"
 SIGNING_SECRET = "secret-signing-8080"
 GOOD = {
-    "notus": ApiKeySettings(base_url="http://fake.test/notus", api_key=KEY),
+    "notus": ApiKeySettings(base_url="https://fake.test/notus", api_key=KEY),
     "bank131": Bank131Settings(
-        base_url="http://fake.test/bank131",
+        base_url="https://fake.test/bank131",
         project="proj",
         signing_mode="hmac",
         signing_secret=SIGNING_SECRET,
     ),
-    "gu1": ApiKeySettings(base_url="http://fake.test/gu1", api_key=KEY),
-    "predicate": ApiKeySettings(base_url="http://fake.test/predicate", api_key=KEY),
+    "gu1": ApiKeySettings(base_url="https://fake.test/gu1", api_key=KEY),
+    "predicate": ApiKeySettings(base_url="https://fake.test/predicate", api_key=KEY),
 }
 BROKEN = [
     ("notus", {"base_url": ""}),
@@ -150,7 +150,7 @@ BROKEN = [
     ("gu1", {"api_key": ""}),
     ("predicate", {"base_url": ""}),
     ("predicate", {"api_key": ""}),
-    ("predicate", {"base_url": "http://fake.test/predicate?key=1"}),
+    ("predicate", {"base_url": "https://fake.test/predicate?key=1"}),
 ]
 
 
@@ -169,7 +169,7 @@ def test_good_configuration_builds(provider):
 
 
 def test_bank131_needs_no_signature_by_default():
-    settings = Bank131Settings(base_url="http://fake.test/bank131", project="proj")
+    settings = Bank131Settings(base_url="https://fake.test/bank131", project="proj")
     request = build_adapter("bank131", settings).build_request("123", None)
     assert "X-PARTNER-SIGN" not in request.headers
     assert request.headers["X-PARTNER-PROJECT"] == "proj"

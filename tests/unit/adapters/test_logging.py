@@ -69,3 +69,38 @@ def test_console_format_is_readable_text():
     line = capture("console", verification_id=3, provider="notus")
     assert "something_happened" in line and "verification_id" in line
     assert not line.lstrip().startswith("{")
+
+
+def capture_stdlib(monkeypatch, emit) -> list[dict]:
+    import logging
+
+    monkeypatch.setenv("GU1_API_KEY", "gu1-key-0123456789")
+    buffer = io.StringIO()
+    with redirect_stderr(buffer):
+        configure_logging("json", "INFO")
+        emit(logging.getLogger("celery.worker.consumer"))
+    structlog.reset_defaults()
+    return [json.loads(line) for line in buffer.getvalue().splitlines()]
+
+
+def test_the_standard_librarys_records_pass_the_same_redaction(monkeypatch):
+    def emit(logger):
+        logger.info("Connected to redis://:broker-pw@redis:6379/0")
+        logger.warning("a provider said %s", "gu1-key-0123456789")
+        try:
+            raise RuntimeError("key gu1-key-0123456789 refused")
+        except RuntimeError:
+            logger.exception("task failed")
+
+    lines = capture_stdlib(monkeypatch, emit)
+    text = json.dumps(lines)
+    assert "broker-pw" not in text and "gu1-key-0123456789" not in text
+    assert lines[0]["event"] == "Connected to redis://***@redis:6379/0"
+    assert lines[0]["logger"] == "celery.worker.consumer" and lines[1]["level"] == "warning"
+    assert "RuntimeError" in lines[2]["exception"] and "***" in lines[2]["exception"]
+
+
+def test_structlog_lines_mask_secret_values_in_free_text(monkeypatch):
+    monkeypatch.setenv("NOTUS_API_KEY", "notus-key-abcdef")
+    line = json.loads(capture("json", note="sent notus-key-abcdef to postgresql://u:pw@db/x"))
+    assert line["note"] == "sent *** to postgresql://***@db/x"

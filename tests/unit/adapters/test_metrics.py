@@ -313,6 +313,8 @@ def test_names_and_labels_follow_the_conventions():
             "relay",
             "status",
             "source",
+            "task",  # a kyc-poller task name, else "other"
+            "queue",  # a kyc-poller queue, else "other"
         }, spec.name
 
 

@@ -56,11 +56,17 @@ PROVIDER_ENV = {
     "GU1_API_KEY": "gu1-test-key",
     "PREDICATE_BASE_URL": "http://fake-providers:8080/predicate",
     "PREDICATE_API_KEY": "predicate-test-key",
+    # The fakes speak plain http on the compose network: allowed explicitly, per provider.
+    "NOTUS_ALLOW_INSECURE_HTTP": "true",
+    "BANK131_ALLOW_INSECURE_HTTP": "true",
+    "GU1_ALLOW_INSECURE_HTTP": "true",
+    "PREDICATE_ALLOW_INSECURE_HTTP": "true",
 }
 KYC_ENV = {
     "KYC_DATABASE_URL": "postgresql+psycopg://kyc:kyc@postgres:5432/kyc",
     "KYC_REDIS_URL": "redis://redis:6379/0",
     "KYC_LOG_FORMAT": "json",
+    "KYC_METRICS_ADDR": "0.0.0.0",
     **PROVIDER_ENV,
 }
 
@@ -345,3 +351,15 @@ def test_monitoring_mounts_the_files_in_deploy(compose):
     assert home.startswith(path + "/")
     assert (ROOT / "deploy/grafana/dashboards" / home.removeprefix(path + "/")).is_file()
     assert "prometheusdata" in compose["volumes"]
+
+
+def test_monitoring_listens_on_the_hosts_loopback_and_grafana_reaches_no_data(compose):
+    services = compose["services"]
+    for name in ("prometheus", "grafana"):
+        assert all(port.startswith("127.0.0.1:") for port in services[name]["ports"]), name
+    grafana = services["grafana"]
+    assert grafana["networks"] == ["monitoring"]  # not the network of PostgreSQL and Redis
+    assert set(services["prometheus"]["networks"]) == {"default", "monitoring"}
+    assert grafana["environment"]["GF_SECURITY_ADMIN_PASSWORD"] == "${GRAFANA_ADMIN_PASSWORD-}"
+    # No password, no Grafana: its entrypoint refuses to start.
+    assert "GF_SECURITY_ADMIN_PASSWORD" in " ".join(grafana["entrypoint"])

@@ -258,7 +258,7 @@ def test_grafana_reads_the_compose_prometheus():
     (source,) = yaml.safe_load(DATASOURCES.read_text())["datasources"]
     assert source["type"] == "prometheus" and source["isDefault"]
     assert source["url"] == "http://prometheus:9090"
-    assert "9090:9090" in compose["services"]["prometheus"]["ports"]
+    assert "127.0.0.1:9090:9090" in compose["services"]["prometheus"]["ports"]
     dashboard = json.loads(DASHBOARD.read_text())
     default = next(v for v in dashboard["templating"]["list"] if v["name"] == "datasource")
     assert default["current"]["value"] == source["uid"]
