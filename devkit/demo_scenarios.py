@@ -1,8 +1,9 @@
 """The verifications the demo starts at the fake providers, with their scripted progressions.
 
-Each script is what the provider answers to successive status checks (its own
-vocabulary), including faults kyc-poller must ride out. `expected` is the
-normalized status the demo must end with.
+Each script is what the provider answers to successive status checks, in the
+words its documents use (the fakes' DOCUMENTED_STATUSES: a test checks it), including
+faults kyc-poller must ride out. `expected` is the normalized status the demo must
+end with.
 """
 
 from __future__ import annotations
@@ -33,19 +34,20 @@ def demo_scenarios(run_id: str) -> list[Scenario]:
         Scenario(
             "notus",
             f"notus-{run_id}-1",
-            ["PENDING", "IN_PROGRESS", "IN_REVIEW", "IN_REVIEW", "APPROVED"],
+            ["PENDING", "PENDING", "VERIFYING", "VERIFYING", "COMPLETED"],
             "approved",
         ),
         Scenario(
             "notus",
             f"notus-{run_id}-2",
-            ["PENDING", {"fault": "server_error", "http_status": 503}, "IN_PROGRESS", "REJECTED"],
+            ["PENDING", {"fault": "server_error", "http_status": 503}, "VERIFYING", "FAILED"],
             "rejected",
         ),
+        Scenario("notus", f"notus-{run_id}-4", ["PENDING", "EXPIRED"], "expired"),
         Scenario(
             "notus",
             f"notus-{run_id}-3",
-            ["PENDING", {"fault": "garbage"}, "RESUBMISSION_REQUESTED", "IN_REVIEW", "APPROVED"],
+            ["PENDING", {"fault": "garbage"}, "VERIFYING", "COMPLETED"],
             "approved",
         ),
         Scenario("bank131", f"{run_id}1", ["pending", "pending", "ok"], "approved"),

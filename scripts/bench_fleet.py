@@ -80,7 +80,7 @@ from worker.services.tracking import insert_verification_if_absent
 PROVIDER = "notus"
 STATUS_PATH = "/api/v1/kyc/individual-verification-sessions/standard/"
 UNCHANGED_SCRIPT = ["PENDING"]
-TRANSITION_SCRIPT = ["IN_PROGRESS", "IN_REVIEW"]  # looped: every poll is a change
+TRANSITION_SCRIPT = ["PENDING", "VERIFYING"]  # looped: every poll is a change
 WORKLOADS = ("unchanged", "transition")
 DATABASES = ("sqlite", "postgres")
 # Environment variables of the fleet this benchmark sets; inherited ones are dropped.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -12,6 +13,7 @@ from worker.adapters.gu1 import Gu1Adapter
 from worker.adapters.notus import NotusAdapter
 from worker.adapters.predicate import PredicateAdapter
 from worker.adapters.registry import PROVIDER_NAMES, adapter_class, build_adapter
+from worker.config import Settings
 from worker.domain.errors import PermanentProviderError, ProviderConfigurationError
 
 UUID = "550e8400-e29b-41d4-a716-446655440000"
@@ -146,6 +148,8 @@ BROKEN = [
     ("bank131", {"signing_mode": "rsa"}),
     ("bank131", {"signing_mode": "guess"}),
     ("bank131", {"method": "PUT"}),
+    ("bank131", {"api_version": "v3"}),
+    ("bank131", {"api_version": "1.1"}),
     ("gu1", {"base_url": ""}),
     ("gu1", {"api_key": ""}),
     ("predicate", {"base_url": ""}),
@@ -173,6 +177,41 @@ def test_bank131_needs_no_signature_by_default():
     request = build_adapter("bank131", settings).build_request("123", None)
     assert "X-PARTNER-SIGN" not in request.headers
     assert request.headers["X-PARTNER-PROJECT"] == "proj"
+
+
+@pytest.mark.parametrize(
+    ("base_url", "version", "method", "expected"),
+    [
+        # bank131.txt (v1.1): GET on the stage host, POST on the live host
+        ("https://kyc-stage.bank131.ru", "v1.1", "", ("GET", "/api/v1.1/check/7")),
+        ("https://kyc.bank131.ru", "v1.1", "", ("POST", "/api/v1.1/check/7")),
+        ("https://KYC.bank131.ru/", "v1.1", "", ("POST", "/api/v1.1/check/7")),
+        # developer.131.ru/en/verification/verification-status (v2.0): GET on both hosts
+        ("https://kyc.bank131.ru", "v2.0", "", ("GET", "/api/v2.0/check/7")),
+        ("https://kyc-stage.bank131.ru", "V2.0", "", ("GET", "/api/v2.0/check/7")),
+        # any other host (a proxy, the fakes): GET
+        ("http://proxy.test/bank131", "v1.1", "", ("GET", "/bank131/api/v1.1/check/7")),
+        # an explicit BANK131_METHOD wins
+        ("https://kyc.bank131.ru", "v1.1", "get", ("GET", "/api/v1.1/check/7")),
+        ("https://kyc.bank131.ru", "v2.0", "POST", ("POST", "/api/v2.0/check/7")),
+    ],
+)
+def test_bank131_version_and_method_follow_the_documents_per_host(
+    base_url, version, method, expected
+):
+    settings = Bank131Settings(base_url=base_url, project="p", api_version=version, method=method)
+    request = build_adapter("bank131", settings).build_request("7", None)
+    assert (request.method, urlsplit(request.url).path) == expected
+    assert request.body == b""
+
+
+def test_bank131_version_is_read_from_the_environment():
+    env = {"BANK131_BASE_URL": "https://kyc.bank131.ru", "BANK131_PROJECT": "p"}
+    default = Settings.from_env(env).providers["bank131"]
+    assert isinstance(default, Bank131Settings) and default.api_version == "v1.1"
+    newer = Settings.from_env({**env, "BANK131_API_VERSION": "v2.0"}).providers["bank131"]
+    request = build_adapter("bank131", newer).build_request("7", None)
+    assert (request.method, urlsplit(request.url).path) == ("GET", "/api/v2.0/check/7")
 
 
 def test_a_bad_base_url_is_refused_without_quoting_it():

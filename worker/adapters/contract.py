@@ -29,6 +29,7 @@ from worker.domain.errors import (
     RequestRejected,
 )
 from worker.domain.results import PollResult
+from worker.domain.statuses import VerificationStatus
 
 __all__ = [
     "PollResult",
@@ -72,13 +73,17 @@ class ProviderSettings:
     """What every provider has: where it is and how hard the fleet may call it.
 
     Subclasses add their credentials. Each field is read from
-    `<ENV_PREFIX>_<FIELD>` (e.g. NOTUS_BASE_URL, NOTUS_RATE_LIMIT).
+    `<ENV_PREFIX>_<FIELD>` (e.g. NOTUS_BASE_URL, NOTUS_RATE_LIMIT), except
+    `status_map_extra`, read from `KYC_<ENV_PREFIX>_STATUS_MAP_EXTRA`.
     """
 
     base_url: str = ""
     # Fleet-wide requests per second (0: no limit) and the burst allowed above it.
     rate_limit: float = 20.0
     rate_burst: int = 40
+    # An operator's status words on top of the adapter's table, read from
+    # KYC_<ENV_PREFIX>_STATUS_MAP_EXTRA (not <ENV_PREFIX>_...: see `extra_map_variable`).
+    status_map_extra: Mapping[str, VerificationStatus] = field(default_factory=dict)
 
 
 SettingsT = TypeVar("SettingsT", bound=ProviderSettings)
@@ -161,7 +166,9 @@ class ProviderAdapter(ABC, Generic[SettingsT]):
     def env_variables(cls) -> tuple[str, ...]:
         """The variables this provider reads (for documentation and errors)."""
         return tuple(
-            f"{cls.env_prefix}_{item.name.upper()}"
+            extra_map_variable(cls.env_prefix)
+            if item.name == EXTRA_MAP_FIELD
+            else f"{cls.env_prefix}_{item.name.upper()}"
             for item in dataclasses.fields(cls.settings_type)
         )
 
@@ -174,6 +181,12 @@ def require(provider: str, value: str, variable: str) -> str:
 
 
 SettingsClass = TypeVar("SettingsClass", bound=ProviderSettings)
+EXTRA_MAP_FIELD = "status_map_extra"
+
+
+def extra_map_variable(prefix: str) -> str:
+    """The variable with an operator's extra status words for a provider."""
+    return f"KYC_{prefix}_STATUS_MAP_EXTRA"
 
 
 def settings_from_env(
@@ -181,11 +194,18 @@ def settings_from_env(
 ) -> SettingsClass:
     """Build a provider settings dataclass from `<prefix>_<FIELD>` variables.
 
-    Unset or empty variables keep the field's default; numbers are checked.
+    Unset or empty variables keep the field's default; numbers are checked; the
+    extra status words are parsed and checked (`parse_status_map_extra`).
     """
+    from worker.adapters.status_table import parse_status_map_extra
+
     hints = typing.get_type_hints(settings_type)
     values: dict[str, Any] = {}
     for item in dataclasses.fields(settings_type):
+        if item.name == EXTRA_MAP_FIELD:
+            variable = extra_map_variable(prefix)
+            values[item.name] = parse_status_map_extra(variable, env.get(variable) or "")
+            continue
         variable = f"{prefix}_{item.name.upper()}"
         raw = env.get(variable)
         if raw is None or raw == "":

@@ -5,7 +5,8 @@ without its path; we use GET {base}/api/kyc/validations/{validationId} with
 `Authorization: Bearer <api_key>`, and read the validation object at the top
 level of the answer: {"id", "status", "decision", "warnings", "extractedData", ...}.
 
-Status words are documented and map 1:1 (STATUS_MAP), matched case-insensitively.
+Status words are documented (gu1.txt) and map 1:1 (STATUS_TABLE), matched
+case-insensitively.
 
 The summary keeps the decision (document authenticity, face match, liveness,
 AML), feature scores and warning codes, never extractedData, document numbers,
@@ -31,7 +32,7 @@ from __future__ import annotations
 import re
 from typing import Any, ClassVar
 
-from worker.adapters.common import ApiKeySettings, lookup_status, plain_id
+from worker.adapters.common import ApiKeySettings, plain_id
 from worker.adapters.contract import (
     PollResult,
     ProviderAdapter,
@@ -40,21 +41,28 @@ from worker.adapters.contract import (
     require,
 )
 from worker.adapters.http import checked_json, provider_url, short_text, status_word
+from worker.adapters.status_table import StatusTable, documented
 from worker.domain.statuses import VerificationStatus
 
 VALIDATION_PATH = ("api", "kyc", "validations")
 
-# gu1 status word (lower-cased) -> normalized status.
-STATUS_MAP: dict[str, VerificationStatus] = {
-    "pending": VerificationStatus.PENDING,
-    "in_progress": VerificationStatus.IN_PROGRESS,
-    "in_review": VerificationStatus.IN_REVIEW,
-    "approved": VerificationStatus.APPROVED,
-    "rejected": VerificationStatus.REJECTED,
-    "expired": VerificationStatus.EXPIRED,
-    "abandoned": VerificationStatus.ABANDONED,
-    "cancelled": VerificationStatus.CANCELLED,
-}
+GU1_DOC = (
+    "gu1.txt: Check Verification Status, Status Values (docs.gu1.ai/en/use-cases/kyc/check-status)"
+)
+
+STATUS_TABLE: StatusTable[VerificationStatus] = StatusTable(
+    "gu1",
+    {
+        "pending": documented(VerificationStatus.PENDING, GU1_DOC),
+        "in_progress": documented(VerificationStatus.IN_PROGRESS, GU1_DOC),
+        "in_review": documented(VerificationStatus.IN_REVIEW, GU1_DOC),
+        "approved": documented(VerificationStatus.APPROVED, GU1_DOC),
+        "rejected": documented(VerificationStatus.REJECTED, GU1_DOC),
+        "expired": documented(VerificationStatus.EXPIRED, GU1_DOC),
+        "abandoned": documented(VerificationStatus.ABANDONED, GU1_DOC),
+        "cancelled": documented(VerificationStatus.CANCELLED, GU1_DOC),
+    },
+)
 
 # Summary key -> (overview key, feature block key, its array alias).
 DECISION_CHECKS: tuple[tuple[str, str, str, str], ...] = (
@@ -95,6 +103,7 @@ class Gu1Adapter(ProviderAdapter[ApiKeySettings]):
     def __init__(self, settings: ApiKeySettings) -> None:
         super().__init__(settings)
         self._api_key = require(self.name, settings.api_key, "GU1_API_KEY")
+        self.statuses = STATUS_TABLE.with_extra(settings.status_map_extra)
 
     @classmethod
     def canonical_id(cls, external_id: object) -> str:
@@ -107,7 +116,7 @@ class Gu1Adapter(ProviderAdapter[ApiKeySettings]):
     def interpret(self, response: ProviderResponse) -> PollResult:
         body = checked_json(self.name, response)
         word = status_word(self.name, body)
-        status = lookup_status(self.name, word, STATUS_MAP)
+        status = self.statuses.lookup(word)
         return PollResult(
             status=status, provider_status=word, payload=body, summary=summarize(body)
         )

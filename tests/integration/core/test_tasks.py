@@ -37,7 +37,7 @@ def test_track_task_fails_with_the_reason_on_bad_input(runtime_env, args, error)
 
 
 def test_beat_tasks_poll_due_verifications_and_publish_their_events(runtime_env, fake_providers):
-    fake_providers.add_session("notus", "sess-tasks-1", ["IN_REVIEW", "APPROVED"])
+    fake_providers.add_session("notus", "sess-tasks-1", ["VERIFYING", "COMPLETED"])
     client = redis.Redis.from_url(runtime_env.settings.redis_url)
     pubsub = client.pubsub(ignore_subscribe_messages=True)
     pubsub.subscribe(runtime_env.settings.events_channel)
