@@ -271,6 +271,12 @@ def _policy_from_env(env: Mapping[str, str]) -> PollPolicy:
         max_stored_payload_bytes=_get_int(
             env, "KYC_MAX_STORED_PAYLOAD_BYTES", default.max_stored_payload_bytes, 1024
         ),
+        unknown_status_poll_seconds=_get_float(
+            env,
+            "KYC_UNKNOWN_STATUS_POLL_SECONDS",
+            default.unknown_status_poll_seconds,
+            positive=True,
+        ),
     )
 
 

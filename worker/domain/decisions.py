@@ -16,6 +16,8 @@ Invariants:
 - a status change writes exactly one transition and one event, with version+1;
 - provider-wide faults (outage, credentials) never count towards `failed`;
 - a deferral changes no counter: it only moves `next_poll_at`;
+- an unknown status word is recorded raw (cleaned, bounded) in `provider_status`,
+  never counts towards `failed`, and is polled again at its own slow pace;
 - everything written is storable: NUL characters and lone surrogates are
   removed from provider text, and the stored payload is capped.
 """
@@ -47,6 +49,8 @@ from worker.domain.statuses import VerificationStatus
 MAX_ERROR_TEXT = 500
 MAX_PROVIDER_STATUS = 128
 ERROR_BACKOFF = BackoffSettings(base=10.0, cap=1800.0, floor=2.0)
+# ± fraction of a fixed pace (unknown words), so a fleet does not poll in lock-step.
+PACE_JITTER = 0.1
 
 
 @dataclass(frozen=True)
@@ -65,6 +69,10 @@ class PollPolicy:
     max_permanent_errors: int = 5
     # A provider answer larger than this (as stored JSON) is replaced by a marker.
     max_stored_payload_bytes: int = 256 * 1024
+    # A status word the adapter's table lacks: polled again after this (±10 %), not the
+    # error backoff. The provider answered; only our table is behind, and an operator may
+    # map the word at any time (KYC_<PROVIDER>_STATUS_MAP_EXTRA).
+    unknown_status_poll_seconds: float = 600.0
 
 
 @dataclass(frozen=True)
@@ -293,6 +301,17 @@ def _errored(
     provider_status = stored.provider_status
     if error.provider_status is not None:
         provider_status = clean_text(error.provider_status, MAX_PROVIDER_STATUS)
+    if error.code is ErrorCode.UNKNOWN_STATUS:
+        next_at = now + timedelta(
+            seconds=max(
+                policy.unknown_status_poll_seconds * rng.uniform(1 - PACE_JITTER, 1 + PACE_JITTER),
+                1.0,
+            )
+        )
+    else:
+        next_at = next_poll_time(
+            now, error_count - 1, policy.error_backoff, rng, at_least=error.retry_after
+        )
     update = RowUpdate(
         status=stored.status,
         provider_status=provider_status,
@@ -303,9 +322,7 @@ def _errored(
         last_error=message,
         last_error_code=error.code,
         last_polled_at=now,
-        next_poll_at=next_poll_time(
-            now, error_count - 1, policy.error_backoff, rng, at_least=error.retry_after
-        ),
+        next_poll_at=next_at,
         finished_at=None,
         updated_at=now,
     )

@@ -27,12 +27,12 @@ from collections import defaultdict
 from collections.abc import Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Protocol, TypeVar
+from typing import Any, Protocol, TypeVar, runtime_checkable
 
 import structlog
 from redis.exceptions import RedisError
 
-from worker.adapters.contract import ProviderAdapter, Transport
+from worker.adapters.contract import ProviderAdapter, Transport, extra_map_variable
 from worker.domain.decisions import (
     Decision,
     Deferred,
@@ -52,6 +52,7 @@ from worker.domain.errors import (
 )
 from worker.domain.results import PollResult
 from worker.domain.schedule import SchedulePlan
+from worker.domain.unknown_words import UnknownWords
 from worker.services.governor import CircuitState, ProviderGovernor
 from worker.services.ports import VerificationStore
 
@@ -76,6 +77,19 @@ class PollObserver(Protocol):
         """The provider's breaker changed state (seen by this worker)."""
 
 
+@runtime_checkable
+class ProviderFactsObserver(Protocol):
+    """Optional hooks for what the providers said beyond statuses; an observer that has
+    these methods gets them (the engine checks once), one without is left alone."""
+
+    def unknown_status(self, provider: str, word_label: str) -> None:
+        """A committed poll answered with a word the adapter's table lacks.
+
+        `word_label` is bounded (`worker.domain.unknown_words`: at most 40 safe
+        characters, at most 20 words per provider per process, then "_other").
+        """
+
+
 class NoObserver:
     def call_finished(self, provider: str, seconds: float, outcome: str) -> None:
         return None
@@ -87,6 +101,9 @@ class NoObserver:
         return None
 
     def circuit_changed(self, provider: str, state: CircuitState) -> None:
+        return None
+
+    def unknown_status(self, provider: str, word_label: str) -> None:
         return None
 
 
@@ -136,6 +153,11 @@ class PollEngine:
         self.rng = rng or random.SystemRandom()
         self.max_in_flight = max_in_flight
         self.observer: PollObserver = observer or NoObserver()
+        self.facts: ProviderFactsObserver = (
+            self.observer if isinstance(self.observer, ProviderFactsObserver) else NoObserver()
+        )
+        # Unknown status words seen by this process: logged once each, bounded.
+        self.unknown_words = UnknownWords()
         # Adaptive mode: the plan is re-read per batch (the learner caches it).
         self.schedule_source = schedule_source
 
@@ -195,6 +217,8 @@ class PollEngine:
                 report.event_ids.append(decision.event["event_id"])
             _log_decision(decision)
             self.observer.decision_applied(decision)
+            if decision.error is not None and decision.error.code is ErrorCode.UNKNOWN_STATUS:
+                self._unknown_status(decision)
         if report.conflicts:
             log.info("polls_superseded", count=report.conflicts)
         return report
@@ -309,6 +333,26 @@ class PollEngine:
         )
         if changed is not None:
             self._circuit_changed(provider, changed)
+
+    def _unknown_status(self, decision: Decision) -> None:
+        """Count the word, and log it the first time this process sees it (WARNING)."""
+        row = decision.stored
+        sighting = self.unknown_words.seen(row.provider, decision.update.provider_status)
+        if sighting.first:
+            log.warning(
+                "unknown_provider_status",
+                provider=row.provider,
+                provider_status=sighting.label,
+                verification_id=row.id,
+                map_with=extra_map_variable(row.provider.upper()),
+            )
+        elif sighting.capped_now:
+            log.warning(
+                "unknown_provider_status_words_capped",
+                provider=row.provider,
+                words=self.unknown_words.max_words,
+            )
+        self.facts.unknown_status(row.provider, sighting.label)
 
     def _circuit_changed(self, provider: str, state: CircuitState) -> None:
         _log_circuit(provider, state)
