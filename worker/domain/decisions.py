@@ -410,6 +410,7 @@ def _transition(
             error_code=error_code.value if error_code is not None else None,
             related_external_id=follow_up,
             occurred_at=now,
+            summary=_summary_of(result),
         )
     )
     return Decision(
@@ -421,6 +422,12 @@ def _transition(
         follow_up_external_id=follow_up,
         error=error,
     )
+
+
+def _summary_of(result: dict[str, Any] | None) -> dict[str, Any]:
+    """The summary of a stored result (cleaned by `storable`), or {} without an answer."""
+    summary = result.get("summary") if result is not None else None
+    return summary if isinstance(summary, dict) else {}
 
 
 REOPENABLE = frozenset({VerificationStatus.FAILED, VerificationStatus.TIMED_OUT})

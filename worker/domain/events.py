@@ -1,8 +1,15 @@
 """The domain event published for every status transition, and where it is published.
 
-Events carry ids and statuses only: names, birth dates, document numbers and
-the provider's payload stay in the database. Subscribers dedupe on
-`event_id` and order one verification's events by `verification_version`.
+Events carry ids, statuses and the adapter's non-personal `summary` of the
+answer (per-check results, counts, descriptions: `event_summary` bounds it and
+keeps it float-free): names, birth dates, document numbers and the provider's
+payload stay in the database. Subscribers dedupe on `event_id` and order one
+verification's events by `verification_version`.
+
+Invariant: no floating-point number in an event document (events are signed over
+a canonical JSON form, RFC 8785, and every language must canonicalize them alike):
+a float in a summary is rendered as its shortest decimal string ("97.4"), and an
+integer outside ±(2**53 - 1) as its decimal string.
 
 Every event goes to two places in one atomic step (see `worker/services/relay.py`):
 the pub/sub channel (`DEFAULT_EVENTS_CHANNEL`: live only) and a Redis Stream
@@ -14,8 +21,10 @@ same JSON document the channel carries (schema `EVENT_SCHEMA_VERSION`).
 
 from __future__ import annotations
 
+import json
 import uuid
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -64,6 +73,69 @@ class StatusChange:
     error_code: str | None
     related_external_id: str | None
     occurred_at: datetime
+    # The adapter's non-personal summary of the answer behind the change ({} when no
+    # answer made it: timed_out, provider_error, operator_retry).
+    summary: Mapping[str, Any] = field(default_factory=dict)
+
+
+# Bounds of an event's summary (it rides in every event: the channel, the stream, the outbox).
+MAX_SUMMARY_BYTES = 2048
+MAX_SUMMARY_DEPTH = 3
+MAX_SUMMARY_ITEMS = 32
+MAX_SUMMARY_TEXT = 200
+MAX_SUMMARY_KEY = 64
+SAFE_INTEGER = 2**53 - 1
+SUMMARY_OMITTED = {"_omitted": "too_large"}
+
+
+def event_summary(summary: Mapping[str, Any] | None) -> dict[str, Any]:
+    """A summary fit for an event: float-free, at most MAX_SUMMARY_BYTES of JSON.
+
+    Objects keep their first MAX_SUMMARY_ITEMS string keys (each at most
+    MAX_SUMMARY_KEY chars), lists their first MAX_SUMMARY_ITEMS items, strings
+    MAX_SUMMARY_TEXT chars; nesting below MAX_SUMMARY_DEPTH is dropped. Floats and
+    unsafe integers become decimal strings. Still too large: SUMMARY_OMITTED.
+    """
+    if not isinstance(summary, Mapping):
+        return {}
+    cleaned = _bounded_object(summary, 1)
+    size = len(json.dumps(cleaned, ensure_ascii=False, separators=(",", ":")).encode())
+    return cleaned if size <= MAX_SUMMARY_BYTES else dict(SUMMARY_OMITTED)
+
+
+def _bounded_object(value: Mapping[Any, Any], depth: int) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, item in value.items():
+        if len(out) >= MAX_SUMMARY_ITEMS:
+            break
+        if not isinstance(key, str) or not key or len(key) > MAX_SUMMARY_KEY:
+            continue
+        kept = _bounded_value(item, depth)
+        if kept is not _DROP:
+            out[key] = kept
+    return out
+
+
+_DROP = object()
+
+
+def _bounded_value(value: Any, depth: int) -> Any:
+    if value is None or isinstance(value, bool):
+        return value
+    if isinstance(value, int):
+        return value if -SAFE_INTEGER <= value <= SAFE_INTEGER else str(value)
+    if isinstance(value, float):
+        return repr(value)  # the shortest string that reads back as the same number
+    if isinstance(value, str):
+        return value[:MAX_SUMMARY_TEXT]
+    if depth >= MAX_SUMMARY_DEPTH:
+        return _DROP
+    if isinstance(value, Mapping):
+        return _bounded_object(value, depth + 1)
+    if isinstance(value, list | tuple):
+        items = (_bounded_value(item, depth + 1) for item in value[:MAX_SUMMARY_ITEMS])
+        return [item for item in items if item is not _DROP]
+    return _DROP
 
 
 def build_status_event(change: StatusChange, event_id: str | None = None) -> dict[str, Any]:
@@ -85,4 +157,5 @@ def build_status_event(change: StatusChange, event_id: str | None = None) -> dic
         "error_code": change.error_code,
         "related_external_id": change.related_external_id,
         "occurred_at": change.occurred_at.isoformat(),
+        "summary": event_summary(change.summary),
     }
