@@ -7,6 +7,11 @@ so the engine can keep hundreds of calls in flight, bound every answer in one
 place, and adapters are tested without a network. Provider specifics (paths,
 auth, status tables, GUESS notes) stay inside the adapter module.
 
+A provider that can be asked to re-sync a verification with its own upstream
+(gu1) says so with `supports_sync` and `build_sync_request`; `request_sync`
+sends it and reads the answer as a `SyncAttempt` (never raises). The others
+keep the default: no sync.
+
 A fifth provider is one module with a subclass of `ProviderAdapter` and one
 line in `worker.adapters.registry.PROVIDERS`.
 """
@@ -26,10 +31,12 @@ from worker.domain.errors import (
     InvalidVerificationTypeError,
     PermanentProviderError,
     ProviderConfigurationError,
+    ProviderError,
     RequestRejected,
 )
 from worker.domain.results import PollResult
 from worker.domain.statuses import VerificationStatus
+from worker.domain.sync import SyncAttempt
 
 __all__ = [
     "PollResult",
@@ -105,6 +112,8 @@ class ProviderAdapter(ABC, Generic[SettingsT]):
     # when an app tracks a verification without a type.
     verification_types: ClassVar[tuple[str, ...]] = ()
     default_verification_type: ClassVar[str | None] = None
+    # The provider has a sync endpoint (`build_sync_request` is overridden).
+    supports_sync: ClassVar[bool] = False
 
     def __init__(self, settings: SettingsT) -> None:
         from worker.adapters.http import check_base_url
@@ -156,6 +165,36 @@ class ProviderAdapter(ABC, Generic[SettingsT]):
             # A stored id or type this adapter refuses: no request, a permanent error.
             raise PermanentProviderError(ErrorCode.INVALID_EXTERNAL_ID, str(exc)) from None
         return self.interpret(await transport.send(self.name, request))
+
+    def build_sync_request(
+        self, external_id: str, verification_type: str | None
+    ) -> ProviderRequest | None:
+        """The request asking the provider to re-sync a verification; None: it has none."""
+        return None
+
+    def interpret_sync(self, response: ProviderResponse) -> SyncAttempt:
+        """A 2xx is accepted (with the status word the body may carry); else its ProviderError."""
+        from worker.adapters.http import json_object_or_none, raise_for_http_status, short_text
+
+        raise_for_http_status(self.name, response)
+        body = json_object_or_none(response)
+        word = short_text(body.get("status"), 64) if body is not None else None
+        return SyncAttempt.accepted(response.status, word)
+
+    async def request_sync(
+        self, transport: Transport, external_id: str, verification_type: str | None
+    ) -> SyncAttempt | None:
+        """Ask for a sync once; how it went (an error is an outcome, not raised), or None."""
+        try:
+            request = self.build_sync_request(external_id, verification_type)
+        except RequestRejected:
+            return SyncAttempt(ErrorCode.INVALID_EXTERNAL_ID.value)
+        if request is None:
+            return None
+        try:
+            return self.interpret_sync(await transport.send(self.name, request))
+        except ProviderError as error:
+            return SyncAttempt(error.code.value, error.http_status)
 
     @classmethod
     def settings_from_env(cls, env: Mapping[str, str]) -> ProviderSettings:

@@ -32,6 +32,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
+from worker.domain.actions import MAX_DETAIL, ActionKind, ActionRecord
 from worker.domain.backoff import BackoffSettings, next_poll_time
 from worker.domain.errors import (
     ErrorCode,
@@ -43,8 +44,10 @@ from worker.domain.errors import (
 from worker.domain.events import StatusChange, build_status_event
 from worker.domain.ids import validate_external_id
 from worker.domain.results import PollResult
+from worker.domain.reverification import approval_expiry, next_check
 from worker.domain.schedule import DEFAULT_PLAN, SchedulePlan, next_poll_delay
 from worker.domain.statuses import VerificationStatus
+from worker.domain.sync import SyncAttempt, SyncPolicy
 
 MAX_ERROR_TEXT = 500
 MAX_PROVIDER_STATUS = 128
@@ -73,6 +76,11 @@ class PollPolicy:
     # error backoff. The provider answered; only our table is behind, and an operator may
     # map the word at any time (KYC_<PROVIDER>_STATUS_MAP_EXTRA).
     unknown_status_poll_seconds: float = 600.0
+    # A watched approval (it has an expiry: worker.domain.reverification) is checked again
+    # this often until its expiry; 0: only at the expiry.
+    reverification_check_seconds: float = 86400.0
+    # When to ask a provider that can (gu1) to re-sync a verification that looks stuck.
+    sync: SyncPolicy = field(default_factory=SyncPolicy)
 
 
 @dataclass(frozen=True)
@@ -95,6 +103,21 @@ class StoredVerification:
     # (None on rows written before these existed: created_at stands in).
     status_since: datetime | None = None
     polling_since: datetime | None = None
+    finished_at: datetime | None = None
+    # An approval's re-verification time, and when its reverification_due event was made.
+    expires_at: datetime | None = None
+    reverification_event_at: datetime | None = None
+    # The last sync asked of the provider (gu1), whatever its outcome.
+    last_sync_at: datetime | None = None
+
+    @property
+    def watched(self) -> bool:
+        """An approval kept under watch until its re-verification time (then its event)."""
+        return (
+            self.status is VerificationStatus.APPROVED
+            and self.expires_at is not None
+            and self.reverification_event_at is None
+        )
 
     @property
     def age_from(self) -> datetime:
@@ -145,6 +168,10 @@ class RowUpdate:
     # Set on a status change (and a re-opening); None keeps what is stored.
     status_since: datetime | None = None
     polling_since: datetime | None = None
+    # None keeps what is stored (re-verification time, its event's time, the last sync).
+    expires_at: datetime | None = None
+    reverification_event_at: datetime | None = None
+    last_sync_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -168,6 +195,8 @@ class Decision:
     # Another verification to start tracking in the same transaction (Bank131 already_exists).
     follow_up_external_id: str | None = None
     error: ProviderError | None = None
+    # What was asked of the provider besides the status check (a sync), written with this.
+    actions: tuple[ActionRecord, ...] = ()
 
     @property
     def expected_version(self) -> int:
@@ -181,7 +210,8 @@ def decide(
     policy: PollPolicy,
     rng: random.Random,
 ) -> Decision:
-    """The rules (see the module docstring); `stored` must not be terminal."""
+    """The rules (see the module docstring); `stored` must not be terminal (a watched
+    approval is decided by `worker.domain.watch.decide_watch`)."""
     if is_too_old(stored, now, policy):
         return timed_out(stored, now, policy)
     if isinstance(observation, Deferred):
@@ -260,7 +290,7 @@ def _answered(
             result=stored_result,
         )
         return Decision(stored, Outcome.UNCHANGED, update)
-    return _transition(
+    decision = _transition(
         stored,
         now,
         to_status=result.status,
@@ -272,6 +302,16 @@ def _answered(
         policy=policy,
         rng=rng,
     )
+    expiry = approval_expiry(result.reverification, now)
+    if result.status is not VerificationStatus.APPROVED or expiry is None:
+        return decision
+    # An approval that does not last is watched until its re-verification time.
+    update = dataclass_replace(
+        decision.update,
+        expires_at=expiry,
+        next_poll_at=next_check(now, expiry, policy.reverification_check_seconds, rng),
+    )
+    return dataclass_replace(decision, update=update)
 
 
 def _errored(
@@ -428,6 +468,22 @@ def _summary_of(result: dict[str, Any] | None) -> dict[str, Any]:
     """The summary of a stored result (cleaned by `storable`), or {} without an answer."""
     summary = result.get("summary") if result is not None else None
     return summary if isinstance(summary, dict) else {}
+
+
+def with_sync(decision: Decision, attempt: SyncAttempt, now: datetime) -> Decision:
+    """The poll's decision plus the sync asked before it: recorded, `last_sync_at` = now.
+
+    A failed sync counts too: the sync window bounds attempts, not successes.
+    """
+    record = ActionRecord(
+        kind=ActionKind.SYNC,
+        outcome=attempt.outcome,
+        occurred_at=now,
+        http_status=attempt.http_status,
+        detail=clean_text(attempt.provider_status, MAX_DETAIL),
+    )
+    update = dataclass_replace(decision.update, last_sync_at=now)
+    return dataclass_replace(decision, update=update, actions=(*decision.actions, record))
 
 
 REOPENABLE = frozenset({VerificationStatus.FAILED, VerificationStatus.TIMED_OUT})

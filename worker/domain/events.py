@@ -30,6 +30,10 @@ from typing import Any
 
 EVENT_SCHEMA_VERSION = 1
 STATUS_CHANGED = "verification.status_changed"
+# An approval must be verified again (its own type: no status changed). Same fields as a
+# status change (from_status = to_status = the status it keeps), plus "reverification".
+REVERIFICATION_DUE = "verification.reverification_due"
+EVENT_TYPES = (STATUS_CHANGED, REVERIFICATION_DUE)
 
 DEFAULT_EVENTS_CHANNEL = "kyc.verification.events"
 
@@ -158,4 +162,55 @@ def build_status_event(change: StatusChange, event_id: str | None = None) -> dic
         "related_external_id": change.related_external_id,
         "occurred_at": change.occurred_at.isoformat(),
         "summary": event_summary(change.summary),
+    }
+
+
+@dataclass(frozen=True)
+class ReverificationDue:
+    """Everything a reverification_due event says (no personal data by construction)."""
+
+    verification_id: int
+    verification_version: int
+    provider: str
+    external_id: str
+    verification_type: str | None
+    status: str  # the status it keeps (approved)
+    provider_status: str | None
+    trigger: str  # needs_reverification | expired
+    expires_at: datetime | None
+    occurred_at: datetime
+    summary: Mapping[str, Any] = field(default_factory=dict)
+
+
+def build_reverification_event(
+    notice: ReverificationDue, event_id: str | None = None
+) -> dict[str, Any]:
+    """The JSON-ready event document saying an approval must be verified again.
+
+    It has every field a status change has, so readers of either keep working:
+    from_status = to_status (nothing changed), terminal true, reason "provider" (the
+    provider's flag or date), and `reverification` {"trigger", "expires_at"}.
+    """
+    return {
+        "event_id": event_id or str(uuid.uuid4()),
+        "event_type": REVERIFICATION_DUE,
+        "schema_version": EVENT_SCHEMA_VERSION,
+        "verification_id": notice.verification_id,
+        "verification_version": notice.verification_version,
+        "provider": notice.provider,
+        "external_id": notice.external_id,
+        "verification_type": notice.verification_type,
+        "from_status": notice.status,
+        "to_status": notice.status,
+        "terminal": True,
+        "provider_status": notice.provider_status,
+        "reason": "provider",
+        "error_code": None,
+        "related_external_id": None,
+        "occurred_at": notice.occurred_at.isoformat(),
+        "summary": event_summary(notice.summary),
+        "reverification": {
+            "trigger": notice.trigger,
+            "expires_at": None if notice.expires_at is None else notice.expires_at.isoformat(),
+        },
     }
