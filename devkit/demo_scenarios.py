@@ -21,6 +21,8 @@ class Scenario:
     verification_type: str | None = None
     # Started at the provider but never tracked by the app directly (found via a pointer).
     tracked_by_app: bool = True
+    # Ends with one verification.reverification_due event after its approval.
+    reverification_due: bool = False
 
 
 def demo_scenarios(run_id: str) -> list[Scenario]:
@@ -75,6 +77,25 @@ def demo_scenarios(run_id: str) -> list[Scenario]:
         ),
         Scenario("gu1", f"gu1-{run_id}-2", ["pending", "in_progress", "rejected"], "rejected"),
         Scenario("gu1", f"gu1-{run_id}-3", ["pending", "in_progress", "abandoned"], "abandoned"),
+        # Stuck in in_progress until kyc-poller asks gu1 to sync it (KYC_SYNC_AFTER_SECONDS).
+        Scenario(
+            "gu1",
+            f"gu1-{run_id}-4",
+            ["pending", {"status": "in_progress", "after_sync": "approved"}],
+            "approved",
+        ),
+        # An approval that expires in a year, until gu1 says it needs re-verification.
+        Scenario(
+            "gu1",
+            f"gu1-{run_id}-5",
+            [
+                "pending",
+                {"status": "approved", "expires_in": 365 * 86400},
+                {"status": "approved", "expires_in": 365 * 86400, "needs_reverification": True},
+            ],
+            "approved",
+            reverification_due=True,
+        ),
         Scenario("predicate", uid(1), ["pending", "submitted", "completed"], "approved"),
         Scenario(
             "predicate",
