@@ -228,3 +228,52 @@ def test_the_engine_checks_watched_approvals_past_the_maximum_age_and_emits_once
     assert [e["event_type"] for e in store.events] == [REVERIFICATION_DUE]
     assert engine.poll_batch([vid]).skipped == 1
     assert adapter.calls == 2 and len(store.events) == 1
+
+
+def test_a_watched_check_records_the_providers_latest_word_and_keeps_the_status():
+    row = watched(10 * DAY)
+    answer = PollResult(S.EXPIRED, "expired", {}, reverification=None)
+    decision = watch(row, answer)
+    assert (decision.update.status, decision.update.provider_status) == (S.APPROVED, "expired")
+
+
+def test_an_unknown_word_on_a_watched_approval_is_counted_under_that_word():
+    from worker.adapters.http import unknown_status
+
+    clock = FakeClock(NOW)
+    store = MemoryStore()
+    vid = store.add(
+        "gu1", "val-2", now=clock(), status=S.APPROVED, expires_at=clock() + timedelta(days=9)
+    )
+    seen: list[tuple[str, str]] = []
+
+    class Hook:
+        def unknown_status(self, provider, word_label):
+            seen.append((provider, word_label))
+
+        def call_finished(self, *args):
+            return None
+
+        def decision_applied(self, decision):
+            return None
+
+        def polls_deferred(self, *args):
+            return None
+
+        def circuit_changed(self, *args):
+            return None
+
+    engine = PollEngine(
+        store,
+        {"gu1": ScriptedAdapter("gu1", [unknown_status("gu1", "renewal_pending")])},
+        NO_TRANSPORT,
+        POLICY,
+        runner=run_coroutine,
+        clock=clock,
+        observer=Hook(),
+    )
+    engine.poll_batch([vid])
+    assert seen == [("gu1", "renewal_pending")]
+    row = store.rows[vid]
+    assert (row.stored.status, row.stored.provider_status) == (S.APPROVED, "renewal_pending")
+    assert row.next_poll_at is not None and store.events == []

@@ -2,8 +2,9 @@
 
 `decide_watch(stored, observation, now, policy, rng)` is `decide`'s twin for an
 approval that is watched until its re-verification time. It never changes the
-status (a terminal status is final) and never counts towards `failed` or
-`timed_out`; it moves the re-verification time when the provider moves it, and
+status (a terminal status is final: a provider word that now means something
+else is recorded in `provider_status`, and the engine logs it) and never counts
+towards `failed` or `timed_out`; it moves the re-verification time when the provider moves it, and
 when re-verification is due it writes the one `verification.reverification_due`
 event (through the outbox, with the row's version + 1) and stops the watch.
 The stored answer (`result`) is left as it is: a check must not put back
@@ -17,6 +18,7 @@ from datetime import datetime
 
 from worker.domain.decisions import (
     MAX_ERROR_TEXT,
+    MAX_PROVIDER_STATUS,
     Decision,
     Deferred,
     Observation,
@@ -46,6 +48,9 @@ def decide_watch(
     expires_at = stored.expires_at
     facts = None
     summary: dict[str, object] = {}
+    provider_status = stored.provider_status
+    if isinstance(observation, PollResult | ProviderError) and observation.provider_status:
+        provider_status = clean_text(observation.provider_status, MAX_PROVIDER_STATUS)
     if isinstance(observation, PollResult):
         facts = observation.reverification
         if facts is not None and facts.expires_at is not None:
@@ -63,7 +68,7 @@ def decide_watch(
         next_at = next_check(now, expires_at, policy.reverification_check_seconds, rng)
     update = RowUpdate(
         status=stored.status,
-        provider_status=stored.provider_status,
+        provider_status=provider_status,
         poll_attempts=stored.poll_attempts + (1 if polled else 0),
         error_count=stored.error_count + 1 if error is not None else 0,
         permanent_error_count=stored.permanent_error_count,
@@ -87,7 +92,7 @@ def decide_watch(
                 external_id=stored.external_id,
                 verification_type=stored.verification_type,
                 status=stored.status.value,
-                provider_status=stored.provider_status,
+                provider_status=provider_status,
                 trigger=trigger.value,
                 expires_at=expires_at,
                 occurred_at=now,

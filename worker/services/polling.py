@@ -246,6 +246,8 @@ class PollEngine:
         answered: dict[str, list[Observation]] = defaultdict(list)
         for call, (observation, attempt) in zip(to_call, fetched, strict=True):
             answered[call.row.provider].append(observation)
+            if call.row.watched and isinstance(observation, PollResult):
+                _log_watched_answer(call.row, observation)
             decision = self._decide(call.row, observation, now)
             if attempt is not None:
                 decision = with_sync(decision, attempt, now)
@@ -456,7 +458,9 @@ class PollEngine:
     def _unknown_status(self, decision: Decision) -> None:
         """Count the word, and log it the first time this process sees it (WARNING)."""
         row = decision.stored
-        sighting = self.unknown_words.seen(row.provider, decision.update.provider_status)
+        error = decision.error
+        word = error.provider_status if error is not None else None
+        sighting = self.unknown_words.seen(row.provider, word or decision.update.provider_status)
         if sighting.first:
             log.warning(
                 "unknown_provider_status",
@@ -491,6 +495,19 @@ def _provider_answered(observation: Observation) -> bool:
         and not observation.provider_wide
         and not isinstance(observation, RateLimitedError)
     )
+
+
+def _log_watched_answer(row: StoredVerification, answer: PollResult) -> None:
+    """A watched approval whose provider now says another status: kept approved (a terminal
+    status is final), the word recorded; said once per check, for an operator to look at."""
+    if answer.status is not row.status:
+        log.warning(
+            "watched_status_differs",
+            verification_id=row.id,
+            provider=row.provider,
+            status=row.status.value,
+            provider_says=answer.status.value,
+        )
 
 
 def _log_circuit(provider: str, state: CircuitState) -> None:
