@@ -99,7 +99,8 @@ class Settings:
     event_dedupe_ttl: int = 24 * 3600
     # The replayable copy of the channel (a Redis Stream); "" means `<events_channel>.stream`.
     events_stream: str = ""
-    # Stream retention, whichever removes more; 0 turns a limit off. ~520 bytes per event.
+    # Stream retention, whichever removes more; 0 turns a limit off. ~500 bytes per event,
+    # 850-920 for a gu1 decision with its summary (measured).
     events_stream_maxlen: int = 1_000_000
     events_stream_max_age_seconds: float = 7 * 24 * 3600
     # CloudEvents `source` (kyc-events --cloudevents, to_cloudevent).
