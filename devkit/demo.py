@@ -34,6 +34,7 @@ from models import OutboxEvent, Transition, Verification
 from models.db import create_db_engine
 from worker.api.events import BackgroundSubscriber
 from worker.config import Settings
+from worker.domain.events import REVERIFICATION_DUE
 from worker.domain.statuses import TERMINAL_STATUSES
 from worker.entrypoints.migrate import upgrade
 
@@ -50,6 +51,11 @@ DEMO_TUNING = {
     "KYC_SCHEDULE_INTERVAL": "0.5",
     "KYC_RELAY_INTERVAL": "1",
     "KYC_CLAIM_LEASE_SECONDS": "30",
+    # A validation stuck in in_progress for 3 s is synced; an approval that expires is
+    # checked every second.
+    "KYC_SYNC_AFTER_SECONDS": "in_progress=3",
+    "KYC_SYNC_WINDOW_SECONDS": "60",
+    "KYC_REVERIFICATION_CHECK_SECONDS": "1",
     "KYC_HTTP_READ_TIMEOUT": "1",
     "KYC_HTTP_DEADLINE": "2",
     "KYC_LOG_FORMAT": "json",
@@ -151,6 +157,12 @@ def _redis_url() -> Iterator[str]:
 
 
 def _format_event(event: dict[str, Any]) -> str:
+    if event.get("event_type") == REVERIFICATION_DUE:
+        trigger = event.get("reverification", {}).get("trigger")
+        return (
+            f"event  {event['provider']:<9} {event['external_id']:<40} "
+            f"{'reverification due':<28} (trigger {trigger}, status stays {event['to_status']})"
+        )
     arrow = f"{event['from_status']} -> {event['to_status']}"
     details = f"provider status {event['provider_status']!r}, reason {event['reason']}"
     if event.get("error_code"):
@@ -222,6 +234,7 @@ def _drive(
 
     events: list[dict[str, Any]] = []
     expected = {(s.provider, s.external_id): s.expected for s in scenarios}
+    notices = {(s.provider, s.external_id) for s in scenarios if s.reverification_due}
     deadline = time.monotonic() + timeout
     statuses: dict[tuple[str, str], str] = {}
     transitions = unpublished = -1
@@ -243,14 +256,14 @@ def _drive(
         all_terminal = set(statuses) == set(expected) and all(
             status in TERMINAL_STATUSES for status in statuses.values()
         )
-        if all_terminal and unpublished == 0 and len(events) >= transitions:
+        if all_terminal and unpublished == 0 and len(events) >= transitions + len(notices):
             break
     else:
         _print(f"\ntimed out after {timeout:.0f}s")
 
     summary = progress.summary(events)
     progress.close()
-    return _report(expected, statuses, transitions, events, summary)
+    return _report(expected, statuses, transitions, events, summary, notices)
 
 
 def _report(
@@ -259,6 +272,7 @@ def _report(
     transitions: int,
     events: list[dict[str, Any]],
     summary: str = "",
+    notices: set[tuple[str, str]] | frozenset[tuple[str, str]] = frozenset(),
 ) -> int:
     _print("\nfinal state:")
     ok = True
@@ -268,12 +282,17 @@ def _report(
         ok &= got == want
         _print(f"  {mark} {key[0]:<9} {key[1]:<40} {got:<12} (expected {want})")
     unique = {e["event_id"] for e in events}
+    changes = [e for e in events if e.get("event_type") != REVERIFICATION_DUE]
+    due = sorted((e["provider"], e["external_id"]) for e in events if e not in changes)
     _print(
         f"\ntransitions committed: {transitions}; events received: {len(events)} "
-        f"({len(unique)} distinct)"
+        f"({len(unique)} distinct; {len(due)} reverification_due)"
     )
-    if len(events) != transitions or len(unique) != len(events):
+    if len(changes) != transitions or len(unique) != len(events):
         _print("MISMATCH: every transition must produce exactly one event")
+        ok = False
+    if due != sorted(notices):
+        _print("MISMATCH: every expiring approval must produce exactly one reverification_due")
         ok = False
     if summary:
         _print(summary)

@@ -1,8 +1,9 @@
 """The verifications the demo starts at the fake providers, with their scripted progressions.
 
-Each script is what the provider answers to successive status checks (its own
-vocabulary), including faults kyc-poller must ride out. `expected` is the
-normalized status the demo must end with.
+Each script is what the provider answers to successive status checks, in the
+words its documents use (the fakes' DOCUMENTED_STATUSES: a test checks it), including
+faults kyc-poller must ride out. `expected` is the normalized status the demo must
+end with.
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ class Scenario:
     verification_type: str | None = None
     # Started at the provider but never tracked by the app directly (found via a pointer).
     tracked_by_app: bool = True
+    # Ends with one verification.reverification_due event after its approval.
+    reverification_due: bool = False
 
 
 def demo_scenarios(run_id: str) -> list[Scenario]:
@@ -33,19 +36,20 @@ def demo_scenarios(run_id: str) -> list[Scenario]:
         Scenario(
             "notus",
             f"notus-{run_id}-1",
-            ["PENDING", "IN_PROGRESS", "IN_REVIEW", "IN_REVIEW", "APPROVED"],
+            ["PENDING", "PENDING", "VERIFYING", "VERIFYING", "COMPLETED"],
             "approved",
         ),
         Scenario(
             "notus",
             f"notus-{run_id}-2",
-            ["PENDING", {"fault": "server_error", "http_status": 503}, "IN_PROGRESS", "REJECTED"],
+            ["PENDING", {"fault": "server_error", "http_status": 503}, "VERIFYING", "FAILED"],
             "rejected",
         ),
+        Scenario("notus", f"notus-{run_id}-4", ["PENDING", "EXPIRED"], "expired"),
         Scenario(
             "notus",
             f"notus-{run_id}-3",
-            ["PENDING", {"fault": "garbage"}, "RESUBMISSION_REQUESTED", "IN_REVIEW", "APPROVED"],
+            ["PENDING", {"fault": "garbage"}, "VERIFYING", "COMPLETED"],
             "approved",
         ),
         Scenario("bank131", f"{run_id}1", ["pending", "pending", "ok"], "approved"),
@@ -73,6 +77,25 @@ def demo_scenarios(run_id: str) -> list[Scenario]:
         ),
         Scenario("gu1", f"gu1-{run_id}-2", ["pending", "in_progress", "rejected"], "rejected"),
         Scenario("gu1", f"gu1-{run_id}-3", ["pending", "in_progress", "abandoned"], "abandoned"),
+        # Stuck in in_progress until kyc-poller asks gu1 to sync it (KYC_SYNC_AFTER_SECONDS).
+        Scenario(
+            "gu1",
+            f"gu1-{run_id}-4",
+            ["pending", {"status": "in_progress", "after_sync": "approved"}],
+            "approved",
+        ),
+        # An approval that expires in a year, until gu1 says it needs re-verification.
+        Scenario(
+            "gu1",
+            f"gu1-{run_id}-5",
+            [
+                "pending",
+                {"status": "approved", "expires_in": 365 * 86400},
+                {"status": "approved", "expires_in": 365 * 86400, "needs_reverification": True},
+            ],
+            "approved",
+            reverification_due=True,
+        ),
         Scenario("predicate", uid(1), ["pending", "submitted", "completed"], "approved"),
         Scenario(
             "predicate",

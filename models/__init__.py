@@ -1,5 +1,6 @@
-"""Database models: verifications, their transition history and the event outbox."""
+"""Database models: verifications, their transition history, actions and the event outbox."""
 
+from models.action import VerificationAction
 from models.base import Base, utcnow
 from models.outbox import OutboxEvent
 from models.transition import Transition
@@ -12,6 +13,7 @@ __all__ = [
     "OutboxEvent",
     "Transition",
     "Verification",
+    "VerificationAction",
     "VerificationStatus",
     "utcnow",
 ]

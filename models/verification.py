@@ -27,14 +27,18 @@ class Verification(Base):
     `version` guards every write (optimistic concurrency): a writer updates
     `WHERE version = <the version it read>`, so two workers polling the same
     verification at once cannot both record a transition.
-    `next_poll_at` is NULL once the verification is terminal; the scheduler's
-    due query per provider reads only the (provider, next_poll_at) index.
+    `next_poll_at` is NULL once the verification is terminal, except for an
+    approval watched until its re-verification time (`expires_at` set,
+    `reverification_event_at` NULL: see worker.domain.reverification); the
+    scheduler's due query per provider reads only the (provider, next_poll_at) index.
     """
 
     __tablename__ = "verifications"
     __table_args__ = (
         UniqueConstraint("provider", "external_id"),
         Index("ix_verifications_provider_next_poll_at", "provider", "next_poll_at"),
+        # Approvals by re-verification time (kyc-poller's watchlists), migration 0006.
+        Index("ix_verifications_expires_at", "expires_at"),
         # Retention: rows that still keep a provider payload, oldest finished first.
         Index(
             "ix_verifications_response_kept",
@@ -72,6 +76,12 @@ class Verification(Base):
     # Where the maximum age counts from: tracking, or an operator's re-opening.
     polling_since: Mapped[datetime | None] = mapped_column(UtcDateTime())
     finished_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    # An approval's re-verification time (the provider's expiry, or when it said
+    # re-verification is needed), and when its reverification_due event was written.
+    expires_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    reverification_event_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    # The last sync asked of the provider (gu1), whatever came of it: bounds syncs per window.
+    last_sync_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
 
     def __repr__(self) -> str:
         return (

@@ -12,6 +12,7 @@ from worker.adapters.contract import ProviderRequest, ProviderResponse
 from worker.domain.errors import ProviderError
 from worker.domain.results import PollResult
 from worker.domain.statuses import VerificationStatus
+from worker.domain.sync import SyncAttempt
 
 
 class ScriptedAdapter:
@@ -23,17 +24,41 @@ class ScriptedAdapter:
 
     default_verification_type = None
 
-    def __init__(self, name: str, steps: Sequence[PollResult | BaseException]) -> None:
+    def __init__(
+        self,
+        name: str,
+        steps: Sequence[PollResult | BaseException],
+        *,
+        syncs: Sequence[SyncAttempt | BaseException] | None = None,
+    ) -> None:
         self.name = name
         self.steps = list(steps)
+        # With `syncs` the adapter can sync: each sync takes the next one (the last repeats).
+        self.supports_sync = syncs is not None
+        self.sync_steps = list(syncs or [])
+        self.sync_calls: list[str] = []
+        # Every call in order: ("sync" | "status", external id).
+        self.log: list[tuple[str, str]] = []
         self.calls = 0
         self.in_flight = 0
         self.most_in_flight = 0
         self.delay = 0.0
         self._lock = threading.Lock()
 
+    async def request_sync(self, transport, external_id, verification_type) -> SyncAttempt | None:
+        if not self.supports_sync:
+            return None
+        with self._lock:
+            step = self.sync_steps[min(len(self.sync_calls), len(self.sync_steps) - 1)]
+            self.sync_calls.append(external_id)
+            self.log.append(("sync", external_id))
+        if isinstance(step, BaseException):
+            raise step
+        return step
+
     async def fetch_status(self, transport, external_id, verification_type) -> PollResult:
         with self._lock:
+            self.log.append(("status", external_id))
             step = self.steps[min(self.calls, len(self.steps) - 1)]
             self.calls += 1
             self.in_flight += 1

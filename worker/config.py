@@ -12,6 +12,7 @@ import dataclasses
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from math import inf
 from urllib.parse import urlsplit
 
 from redis.connection import parse_url
@@ -26,6 +27,8 @@ from worker.domain.events import stream_for_channel
 from worker.domain.queues import CONTROL_QUEUE, POLL_QUEUE, PUBLIC_QUEUE
 from worker.domain.redaction import redact_url
 from worker.domain.schedule import plan_from_env
+from worker.domain.statuses import VerificationStatus
+from worker.domain.sync import SyncPolicy
 from worker.services.governor import BreakerSettings
 
 __all__ = ["CONTROL_QUEUE", "POLL_QUEUE", "PUBLIC_QUEUE", "Settings"]
@@ -98,7 +101,8 @@ class Settings:
     event_dedupe_ttl: int = 24 * 3600
     # The replayable copy of the channel (a Redis Stream); "" means `<events_channel>.stream`.
     events_stream: str = ""
-    # Stream retention, whichever removes more; 0 turns a limit off. ~520 bytes per event.
+    # Stream retention, whichever removes more; 0 turns a limit off. ~500 bytes per event,
+    # 850-920 for a gu1 decision with its summary (measured).
     events_stream_maxlen: int = 1_000_000
     events_stream_max_age_seconds: float = 7 * 24 * 3600
     # CloudEvents `source` (kyc-events --cloudevents, to_cloudevent).
@@ -284,7 +288,59 @@ def _policy_from_env(env: Mapping[str, str]) -> PollPolicy:
         max_stored_payload_bytes=_get_int(
             env, "KYC_MAX_STORED_PAYLOAD_BYTES", default.max_stored_payload_bytes, 1024
         ),
+        unknown_status_poll_seconds=_get_float(
+            env,
+            "KYC_UNKNOWN_STATUS_POLL_SECONDS",
+            default.unknown_status_poll_seconds,
+            positive=True,
+        ),
+        reverification_check_seconds=_get_float(
+            env, "KYC_REVERIFICATION_CHECK_SECONDS", default.reverification_check_seconds
+        ),
+        sync=_sync_from_env(env),
     )
+
+
+SYNC_AFTER_VARIABLE = "KYC_SYNC_AFTER_SECONDS"
+SYNC_OFF_WORDS = frozenset({"off", "none"})
+
+
+def _sync_from_env(env: Mapping[str, str]) -> SyncPolicy:
+    default = SyncPolicy()
+    return SyncPolicy(
+        after_seconds=_sync_after(env.get(SYNC_AFTER_VARIABLE), default.after_seconds),
+        window_seconds=_get_float(
+            env, "KYC_SYNC_WINDOW_SECONDS", default.window_seconds, positive=True
+        ),
+        max_per_minute=_get_int(env, "KYC_SYNC_MAX_PER_MINUTE", default.max_per_minute),
+    )
+
+
+def _sync_after(
+    raw: str | None, default: Mapping[VerificationStatus, float]
+) -> dict[VerificationStatus, float]:
+    """`"in_progress=3600,in_review=86400"` (a status left out is never synced; "off": none)."""
+    if raw is None or not raw.strip():
+        return dict(default)
+    if raw.strip().lower() in SYNC_OFF_WORDS:
+        return {}
+    after: dict[VerificationStatus, float] = {}
+    for index, pair in enumerate(raw.split(","), start=1):
+        word, equals, seconds = (part.strip() for part in pair.partition("="))
+        try:
+            status = VerificationStatus(word.lower())
+            value = float(seconds)
+        except ValueError:
+            status, value = None, 0.0
+        if not equals or status is None or status.is_terminal or not value > 0 or value == inf:
+            raise ConfigurationError(
+                f"{SYNC_AFTER_VARIABLE}: pair {index} must be <non-terminal status>=<seconds > 0>, "
+                f"got {pair.strip()[:40]!r}"
+            )
+        if status in after:
+            raise ConfigurationError(f"{SYNC_AFTER_VARIABLE}: {status} is given twice")
+        after[status] = value
+    return after
 
 
 def _limits_from_env(env: Mapping[str, str]) -> TransportLimits:

@@ -25,7 +25,7 @@ window after a warm-up reports:
   at its capacity; otherwise raise --verifications.
 
 Workloads: `unchanged` (sessions stay PENDING) and `transition` (sessions alternate
-IN_PROGRESS / IN_REVIEW: every poll is a transition with an event).
+PENDING / VERIFYING: every poll is a transition with an event).
 
 Anchors, in the same run against the same server and the same session ids: a
 bare loop of 50 threads sharing one `requests.Session`, and (aiohttp installed)
@@ -82,7 +82,7 @@ from worker.entrypoints.migrate import upgrade
 from worker.services.tracking import insert_verification_if_absent
 
 UNCHANGED_SCRIPT = ["PENDING"]
-TRANSITION_SCRIPT = ["IN_PROGRESS", "IN_REVIEW"]  # looped: every poll is a change
+TRANSITION_SCRIPT = ["PENDING", "VERIFYING"]  # looped: every poll is a change
 WORKLOADS = ("unchanged", "transition")
 DATABASES = ("sqlite", "postgres")
 # Environment variables of the fleet this benchmark sets; inherited ones are dropped.

@@ -129,11 +129,16 @@ class FakeApp:
     def _provider_reply(self, request: Request) -> Reply:
         name, _, rest = request.path.lstrip("/").partition("/")
         provider = self.providers.get(name)
+        if provider is not None:
+            action = provider.handle_action("/" + rest, request, self.store)
+            if action is not None:
+                return action
         route = provider.route("/" + rest) if provider is not None else None
         if provider is None or route is None:
             return json_reply(404, {"error": "no such endpoint on the fake providers"})
-        if request.method not in provider.methods:
-            allow = ", ".join(sorted(provider.methods))
+        methods = provider.allowed_methods("/" + rest)
+        if request.method not in methods:
+            allow = ", ".join(sorted(methods))
             return json_reply(405, {"error": "method not allowed"}, {"Allow": allow})
         refusal = provider.check_auth(request)
         if refusal is not None:

@@ -1,4 +1,8 @@
-"""Fake Bank131: GET or POST /api/v1.1/check/{id} with X-PARTNER-PROJECT (and X-PARTNER-SIGN).
+"""Fake Bank131: /api/v1.1/check/{id} (GET or POST) and /api/v2.0/check/{id} (GET), with
+X-PARTNER-PROJECT (and X-PARTNER-SIGN). v1.1 takes both methods, as bank131.txt shows
+(GET on the stage host, POST on the live one); v2.0 is documented with GET on both
+hosts (developer.131.ru/en/verification/verification-status), so a POST there is a 405.
+Both versions answer the same way.
 
 Status steps are "ok", "pending" or "error:<code>"; {"status": "error:already_exists",
 "earlier_id": "7"} names the earlier check, and any step may set "http_status"
@@ -45,6 +49,9 @@ ERROR_DESCRIPTIONS = {
     "partner_project_not_found": "partner project not found",
 }
 
+# bank131.txt's answers: "ok", "pending", or "error" with one of the documented codes.
+DOCUMENTED_STATUSES = ("ok", "pending", *(f"error:{code}" for code in ERROR_DESCRIPTIONS))
+
 
 def error_body(code: str, **data: object) -> dict[str, object]:
     body: dict[str, object] = {
@@ -60,7 +67,9 @@ class Bank131Fake(FakeProvider):
     name = "bank131"
     methods = frozenset({"GET", "POST"})
     initial_status = "pending"
-    route_pattern = re.compile(r"/api/v1\.1/check/(?P<id>[^/]+)")
+    route_pattern = re.compile(r"/api/(?P<version>v1\.1|v2\.0)/check/(?P<id>[^/]+)")
+    # Methods per API version (the provider-wide `methods` is their union).
+    version_methods = {"v1.1": frozenset({"GET", "POST"}), "v2.0": frozenset({"GET"})}
 
     def __init__(self, credentials: FakeCredentials) -> None:
         super().__init__(credentials)
@@ -68,6 +77,10 @@ class Bank131Fake(FakeProvider):
         self._public_key: rsa.RSAPublicKey | None = (
             credentials.bank131_public_key() if self.signing_mode == "rsa" else None
         )
+
+    def allowed_methods(self, path: str) -> frozenset[str]:
+        match = self.route_pattern.fullmatch(path)
+        return self.version_methods[match["version"]] if match else self.methods
 
     def check_auth(self, request: Request) -> Reply | None:
         if not secret_matches(

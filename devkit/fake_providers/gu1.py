@@ -1,4 +1,14 @@
-"""Fake gu1: GET /api/kyc/validations/{validationId}, Authorization: Bearer.
+"""Fake gu1: GET /api/kyc/validations/{validationId} and POST .../{validationId}/sync, Bearer.
+
+The sync (docs.gu1.ai/en/use-cases/kyc/check-status, "Sync Validation Status")
+takes the body {"force": true}; anything else is a 400. It answers 200 with
+{"id", "status", "synced": true} (GUESS: the docs show no answer) and counts the
+sync on the session: a step {"status": "in_progress", "after_sync": "approved"}
+plays a validation stuck until someone syncs it.
+
+A step may also set "needs_reverification" (bool) and "expires_at" (an ISO 8601
+string) or "expires_in" (seconds from now): the validation's `needsReverification`
+and `expiresAt`. Unscripted, `needsReverification` is false and `expiresAt` null.
 
 approved, rejected and in_review answers carry a decision; by default in both
 documented shapes at once (overview words documentAuthenticity/faceMatch/aml,
@@ -11,10 +21,14 @@ personal values (PERSONAL_VALUES).
 
 from __future__ import annotations
 
+import json
 import re
+from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import unquote
 
 from devkit.fake_providers.provider import FakeProvider, Route, bearer_matches
+from devkit.fake_providers.state import SessionStore
 from devkit.fake_providers.steps import Step
 from devkit.fake_providers.wire import Reply, Request, json_reply, now_iso
 
@@ -37,6 +51,18 @@ PERSONAL_VALUES = (
     IP_ADDRESS,
 )
 DECIDED = {"approved", "rejected", "in_review"}
+DOCUMENTED_STATUSES = (
+    "pending",
+    "in_progress",
+    "in_review",
+    "approved",
+    "rejected",
+    "expired",
+    "abandoned",
+    "cancelled",
+)
+ENTITY_ID = "ent-fake-0001"
+SYNC_PATTERN = re.compile(r"/api/kyc/validations/(?P<id>[^/]+)/sync")
 
 # Per status: overview words, feature statuses, warnings (top-level, per feature).
 OUTCOMES: dict[str, dict[str, Any]] = {
@@ -169,6 +195,29 @@ class Gu1Fake(FakeProvider):
     initial_status = "pending"
     route_pattern = re.compile(r"/api/kyc/validations/(?P<id>[^/]+)")
 
+    def handle_action(self, path: str, request: Request, store: SessionStore) -> Reply | None:
+        match = SYNC_PATTERN.fullmatch(path)
+        if match is None:
+            return None
+        if request.method != "POST":
+            return json_reply(405, {"error": "method not allowed"}, {"Allow": "POST"})
+        refusal = self.check_auth(request)
+        if refusal is not None:
+            return refusal
+        try:
+            body = json.loads(request.body or b"null")
+        except ValueError:
+            body = None
+        if body != {"force": True}:
+            refused = {"error": "validation_error", "message": 'expected {"force": true}'}
+            return json_reply(400, refused)
+        validation_id = unquote(match["id"])
+        session = store.sync(self.name, validation_id)
+        if session is None:
+            return self.render_not_found(Route(validation_id))
+        status = session.last_status or self.initial_status
+        return json_reply(200, {"id": validation_id, "status": status, "synced": True})
+
     def check_auth(self, request: Request) -> Reply | None:
         if bearer_matches(request, self.credentials.gu1_api_key):
             return None
@@ -180,9 +229,9 @@ class Gu1Fake(FakeProvider):
         if warnings is None:
             warnings = list(OUTCOMES[status]["warnings"]) if status in OUTCOMES else []
         decided = decision is not None
-        document = {
+        document: dict[str, Any] = {
             "id": route.session_id,
-            "entityId": "ent-fake-0001",
+            "entityId": ENTITY_ID,
             "status": status,
             "provider": "didit",
             "createdAt": "2026-01-05T09:00:00Z",
@@ -191,6 +240,9 @@ class Gu1Fake(FakeProvider):
             "warnings": warnings,
             "extractedData": _extracted_data() if decided else None,
             "verifiedFields": ["firstName", "lastName", "dateOfBirth"] if decided else [],
+            "isCurrent": True,
+            "needsReverification": bool(step.option("needs_reverification", False)),
+            "expiresAt": _expires_at(step),
         }
         return json_reply(200, document)
 
@@ -199,6 +251,17 @@ class Gu1Fake(FakeProvider):
 
     def render_not_found(self, route: Route) -> Reply:
         return json_reply(404, {"error": "not_found", "message": "Validation not found"})
+
+
+def _expires_at(step: Step) -> str | None:
+    expires_at = step.option("expires_at")
+    if isinstance(expires_at, str):
+        return expires_at
+    expires_in = step.option("expires_in")
+    if isinstance(expires_in, int | float) and not isinstance(expires_in, bool):
+        moment = datetime.now(UTC) + timedelta(seconds=expires_in)
+        return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return None
 
 
 def _extracted_data() -> dict[str, Any]:

@@ -2,6 +2,8 @@
 
 A session answers only under its own type (individual unless added otherwise);
 wallet addresses and the user id are the personal values (PERSONAL_VALUES).
+DOCUMENTED_STATUSES are predicate.txt's words; OLDER_STATUSES the two an older
+revision of the docs used (in_progress, failed). Any other word is rendered as given.
 """
 
 from __future__ import annotations
@@ -26,6 +28,8 @@ WALLETS = (
     },
 )
 PERSONAL_VALUES = (USER_ID, *(wallet["address"] for wallet in WALLETS))
+DOCUMENTED_STATUSES = ("pending", "submitted", "completed", "rejected", "retry")
+OLDER_STATUSES = ("in_progress", "failed")
 
 
 class PredicateFake(FakeProvider):

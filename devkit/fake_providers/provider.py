@@ -15,6 +15,7 @@ from typing import Any
 from urllib.parse import unquote
 
 from devkit.fake_providers.credentials import FakeCredentials
+from devkit.fake_providers.state import SessionStore
 from devkit.fake_providers.steps import Step
 from devkit.fake_providers.wire import Reply, Request, json_reply, text_reply
 
@@ -50,6 +51,14 @@ class FakeProvider(ABC):
         return Route(
             unquote(groups["id"]), unquote(verification_type) if verification_type else None
         )
+
+    def handle_action(self, path: str, request: Request, store: SessionStore) -> Reply | None:
+        """An endpoint other than the status check (gu1's sync); None if `path` is none."""
+        return None
+
+    def allowed_methods(self, path: str) -> frozenset[str]:
+        """The methods the endpoint at `path` (below /<provider>) answers."""
+        return self.methods
 
     @abstractmethod
     def check_auth(self, request: Request) -> Reply | None:

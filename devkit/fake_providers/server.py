@@ -249,6 +249,10 @@ class FakeProviders(StartedInWith):
         """Authorized status requests that reached the session so far."""
         return self.app.store.request_count(provider, session_id)
 
+    def sync_count(self, provider: str, session_id: str) -> int:
+        """Sync requests (gu1) that reached the session so far."""
+        return self.app.store.sync_count(provider, session_id)
+
     def session_info(self, provider: str, session_id: str) -> dict[str, Any] | None:
         return self.app.store.describe(provider, session_id)
 

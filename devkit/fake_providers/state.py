@@ -20,6 +20,8 @@ class FakeSession:
     requests: int = 0
     # The last status word answered: what a "timeout" step answers after its delay.
     last_status: str | None = None
+    # Sync requests received (gu1): a step's "after_sync" word answers once there is one.
+    syncs: int = 0
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -28,6 +30,7 @@ class FakeSession:
             "type": self.verification_type,
             "requests": self.requests,
             "last_status": self.last_status,
+            "syncs": self.syncs,
             "script": [step_to_json(step) for step in self.steps],
             "loop": self.loop,
         }
@@ -80,13 +83,28 @@ class SessionStore:
                 step = session.steps[min(session.requests, len(session.steps) - 1)]
             session.requests += 1
             if step.fault is None:
-                session.last_status = step.status
-                status = step.status
+                after_sync = step.option("after_sync")
+                synced = session.syncs > 0 and isinstance(after_sync, str)
+                status = after_sync if synced else step.status
+                session.last_status = status
             else:
                 status = step.status or session.last_status
                 if step.fault == "timeout" and status is not None:
                     session.last_status = status
             return Taken(step, status, session_id, session.verification_type)
+
+    def sync(self, provider: str, session_id: str) -> FakeSession | None:
+        """Count a sync request for the session; None if there is no such session."""
+        with self._lock:
+            session = self._sessions.get((provider, session_id))
+            if session is not None:
+                session.syncs += 1
+            return session
+
+    def sync_count(self, provider: str, session_id: str) -> int:
+        with self._lock:
+            session = self._sessions.get((provider, session_id))
+            return 0 if session is None else session.syncs
 
     def describe(self, provider: str, session_id: str) -> dict[str, Any] | None:
         with self._lock:

@@ -5,7 +5,9 @@ the last step repeats forever (or, for a session added with "loop": true, the
 script starts over). A step is either a status word in the
 provider's own vocabulary (rendered as-is, even when no adapter knows it) or a
 dict: {"status": word, ...extras} (e.g. Bank131's "earlier_id", gu1's
-"decision") or a fault {"fault": name, ...options}.
+"decision", "expires_in", "needs_reverification") or a fault {"fault": name, ...options}.
+A status step's "after_sync" word is answered instead once the session has been
+synced (gu1's sync endpoint).
 """
 
 from __future__ import annotations

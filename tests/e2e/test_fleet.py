@@ -24,6 +24,7 @@ from devkit.local_fleet import database_summary, start_scheduler, start_worker, 
 from models import Transition
 from models.db import Database
 from worker.api.events import BackgroundSubscriber
+from worker.domain.events import REVERIFICATION_DUE, STATUS_CHANGED
 from worker.domain.statuses import TERMINAL_STATUSES
 from worker.entrypoints.migrate import upgrade
 
@@ -53,7 +54,7 @@ def fleet_env(request, tmp_path, fake_providers, redis_url):
     return env
 
 
-def wait_until_done(env, expected, collector, processes, timeout=120.0):
+def wait_until_done(env, expected, collector, processes, timeout=120.0, notices=0):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         for proc in processes:
@@ -62,7 +63,7 @@ def wait_until_done(env, expected, collector, processes, timeout=120.0):
         done = set(statuses) == set(expected) and all(
             s in TERMINAL_STATUSES for s in statuses.values()
         )
-        if done and unpublished == 0 and len(collector.received()) >= transitions:
+        if done and unpublished == 0 and len(collector.received()) >= transitions + notices:
             time.sleep(1.0)  # anything late would be a duplicate: give it a chance to show
             return statuses
         time.sleep(0.3)
@@ -77,9 +78,10 @@ def assert_one_event_per_transition(env, collector):
             transitions = session.scalars(select(Transition).order_by(Transition.id)).all()
     finally:
         database.dispose()
-    events = collector.received()
-    ids = Counter(e["event_id"] for e in events)
+    received = collector.received()
+    ids = Counter(e["event_id"] for e in received)
     assert all(n == 1 for n in ids.values()), "an event was delivered twice"
+    events = [e for e in received if e["event_type"] == STATUS_CHANGED]
     assert sorted((e["verification_id"], e["verification_version"]) for e in events) == sorted(
         (t.verification_id, t.version) for t in transitions
     )
@@ -111,7 +113,8 @@ def test_fleet_drives_every_provider_to_a_final_decision(fleet_env, fake_provide
         first = scenarios[0]
         track(env["KYC_REDIS_URL"], first.provider, first.external_id)
         expected = {(s.provider, s.external_id): s.expected for s in scenarios}
-        statuses = wait_until_done(env, expected, collector, [worker, *scheduler])
+        due = sorted((s.provider, s.external_id) for s in scenarios if s.reverification_due)
+        statuses = wait_until_done(env, expected, collector, [worker, *scheduler], notices=len(due))
     finally:
         collector.stop()
         for process in (*scheduler, worker):
@@ -119,6 +122,8 @@ def test_fleet_drives_every_provider_to_a_final_decision(fleet_env, fake_provide
     assert statuses == expected
     assert_one_event_per_transition(env, collector)
     assert {e["provider"] for e in collector.received()} == {"notus", "bank131", "gu1", "predicate"}
+    notices = [e for e in collector.received() if e["event_type"] == REVERIFICATION_DUE]
+    assert sorted((e["provider"], e["external_id"]) for e in notices) == due
     assert_no_personal_data_in_logs(tmp_path)
 
 

@@ -103,7 +103,7 @@ def test_a_credential_mishap_opens_the_circuit_and_fails_nothing(env, fake_provi
     sessions = [f"auth-{run}-{n}" for n in range(30)]
     refused = {"fault": "http_error", "http_status": 401}
     for session in sessions:
-        fake_providers.add_session("notus", session, [refused, "APPROVED"])
+        fake_providers.add_session("notus", session, [refused, "COMPLETED"])
     worker = start_worker(env, tmp_path, concurrency=2)
     scheduler = start_scheduler(env, tmp_path)
     try:

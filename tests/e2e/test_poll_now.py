@@ -31,7 +31,7 @@ def test_a_nudge_gets_the_event_out_within_seconds(tmp_path, fake_providers, red
         "KYC_LOG_FORMAT": "json",
     }
     session = f"nudge-{uuid.uuid4().hex[:8]}"
-    fake_providers.add_session("notus", session, ["PENDING", "APPROVED"])
+    fake_providers.add_session("notus", session, ["PENDING", "COMPLETED"])
     collector = BackgroundSubscriber(redis_url, channel)
     worker = start_worker(env, tmp_path, concurrency=2)
     scheduler = start_scheduler(env, tmp_path)

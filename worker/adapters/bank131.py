@@ -1,15 +1,24 @@
 """Bank131 KYC: the status of a passport/INN check.
 
-GET (stage host) or POST (live host, empty body) {base}/api/v1.1/check/{id}
-with the headers `X-PARTNER-PROJECT: <project>` and `Content-Type:
-application/json`, as the status-check documents show; a signature only when
-configured (BANK131_SIGNING_MODE, see `bank131_signing`). The answer is {"status": "ok" |
-"pending" | "error", "data": {"id", "description", ...}, "error": {"code",
-"description"}}. Error answers come with HTTP 200 per the docs, and may come
-with a 4xx: the JSON body is read first, the HTTP status only when the body
-says nothing usable.
+{base}/api/<version>/check/{id} with the headers `X-PARTNER-PROJECT: <project>`
+and `Content-Type: application/json`, as the status-check documents show; a
+signature only when configured (BANK131_SIGNING_MODE, see `bank131_signing`).
 
-Outcomes (STATUS_MAP, keyed by "ok", "pending" or "error:<code>"):
+Version and method (BANK131_API_VERSION, BANK131_METHOD):
+- v1.1 (the default; bank131.txt): GET on the stage host kyc-stage.bank131.ru,
+  POST with an empty body on the live host kyc.bank131.ru;
+- v2.0 (developer.131.ru/en/verification/verification-status, which says v1.1
+  is no longer updated): GET on both hosts.
+The method follows the host unless BANK131_METHOD is set; any other host (a
+proxy, the fakes) gets GET. GUESS: v2.0 answers in v1.1's shape (the page shows
+the same status/data/error fields).
+
+The answer is {"status": "ok" | "pending" | "error", "data": {"id",
+"description", ...}, "error": {"code", "description"}}. Error answers come with
+HTTP 200 per the docs, and may come with a 4xx: the JSON body is read first,
+the HTTP status only when the body says nothing usable.
+
+Outcomes (STATUS_TABLE, keyed by "ok", "pending" or "error:<code>"):
 - passport/INN validation failures are a decision: `rejected`, error_code = the code;
 - already_exists: this check duplicates an earlier one whose id is in data.id;
   it ends `cancelled` with related_external_id = that id, and the core tracks it;
@@ -31,7 +40,7 @@ from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
 from worker.adapters.bank131_signing import SigningConfigurationError, build_signer
-from worker.adapters.common import lookup_status, plain_id
+from worker.adapters.common import plain_id
 from worker.adapters.contract import (
     PollResult,
     ProviderAdapter,
@@ -49,6 +58,7 @@ from worker.adapters.http import (
     short_text,
     status_word,
 )
+from worker.adapters.status_table import StatusTable, documented, guessed
 from worker.domain.errors import (
     ErrorCode,
     PermanentProviderError,
@@ -58,7 +68,10 @@ from worker.domain.errors import (
 )
 from worker.domain.statuses import VerificationStatus
 
-CHECK_PATH = ("api", "v1.1", "check")
+API_VERSIONS = ("v1.1", "v2.0")
+DEFAULT_API_VERSION = "v1.1"
+LIVE_HOST = "kyc.bank131.ru"
+STAGE_HOST = "kyc-stage.bank131.ru"
 PROJECT_HEADER = "X-PARTNER-PROJECT"
 SIGN_HEADER = "X-PARTNER-SIGN"
 
@@ -68,7 +81,8 @@ class Bank131Settings(ProviderSettings):
     """BANK131_*: the partner project, the HTTP method, and how requests are signed."""
 
     project: str = ""
-    method: str = "GET"  # GET on the stage host, POST on the live one
+    api_version: str = DEFAULT_API_VERSION  # v1.1 | v2.0
+    method: str = ""  # empty: as documented for the version and host (see the module doc)
     signing_mode: str = "none"  # none | rsa | hmac
     rsa_private_key: str = field(default="", repr=False)
     rsa_private_key_path: str = ""
@@ -85,25 +99,48 @@ class Failure:
     provider_wide: bool = False
 
 
+BANK131_DOC = "bank131.txt: Verification status, Check/{id} (developer.131.ru)"
+
 # Bank131 answer ("ok", "pending", "error:<code>") -> normalized status, or a failure.
-STATUS_MAP: dict[str, VerificationStatus | Failure] = {
-    "ok": VerificationStatus.APPROVED,
-    "pending": VerificationStatus.IN_PROGRESS,
-    "error:passport_validation_failure": VerificationStatus.REJECTED,
-    "error:inn_validation_failure": VerificationStatus.REJECTED,
-    "error:already_exists": VerificationStatus.CANCELLED,
-    "error:request_not_found": Failure(
-        ErrorCode.REQUEST_NOT_FOUND, "Bank131 does not know this check id"
-    ),
-    "error:partner_project_not_found": Failure(
-        ErrorCode.PARTNER_PROJECT_NOT_FOUND,
-        "Bank131 does not know the configured partner project",
-        provider_wide=True,
-    ),
-    "error:invalid_sign": Failure(
-        ErrorCode.INVALID_SIGN, "Bank131 refused the request signature", provider_wide=True
-    ),
-}
+STATUS_TABLE: StatusTable[VerificationStatus | Failure] = StatusTable(
+    "bank131",
+    {
+        "ok": documented(VerificationStatus.APPROVED, f"{BANK131_DOC}: OK"),
+        "pending": guessed(
+            VerificationStatus.IN_PROGRESS,
+            f"{BANK131_DOC} says the data were submitted and the check runs: the check is "
+            "in progress, not waiting for a person's review",
+        ),
+        "error:passport_validation_failure": documented(
+            VerificationStatus.REJECTED, f"{BANK131_DOC}: Error table"
+        ),
+        "error:inn_validation_failure": documented(
+            VerificationStatus.REJECTED, f"{BANK131_DOC}: Error table"
+        ),
+        "error:already_exists": documented(
+            VerificationStatus.CANCELLED,
+            f"{BANK131_DOC}: Error table (the earlier check's id is in data.id)",
+        ),
+        "error:request_not_found": documented(
+            Failure(ErrorCode.REQUEST_NOT_FOUND, "Bank131 does not know this check id"),
+            f"{BANK131_DOC}: Error table",
+        ),
+        "error:partner_project_not_found": documented(
+            Failure(
+                ErrorCode.PARTNER_PROJECT_NOT_FOUND,
+                "Bank131 does not know the configured partner project",
+                provider_wide=True,
+            ),
+            f"{BANK131_DOC}: Error table",
+        ),
+        "error:invalid_sign": documented(
+            Failure(
+                ErrorCode.INVALID_SIGN, "Bank131 refused the request signature", provider_wide=True
+            ),
+            f"{BANK131_DOC}: Error table",
+        ),
+    },
+)
 ALREADY_EXISTS = "error:already_exists"
 
 
@@ -117,10 +154,20 @@ class Bank131Adapter(ProviderAdapter[Bank131Settings]):
     def __init__(self, settings: Bank131Settings) -> None:
         super().__init__(settings)
         self._project = require(self.name, settings.project, "BANK131_PROJECT")
-        method = (settings.method or "GET").upper()
-        if method not in {"GET", "POST"}:
-            raise ProviderConfigurationError(f"BANK131_METHOD must be GET or POST, not {method!r}")
-        self.method = method
+        version = (settings.api_version or DEFAULT_API_VERSION).strip().lower()
+        if version not in API_VERSIONS:
+            raise ProviderConfigurationError(
+                f"BANK131_API_VERSION must be one of {', '.join(API_VERSIONS)}, "
+                f"not {version[:20]!r}"
+            )
+        self.api_version = version
+        method = settings.method.strip().upper()
+        if method not in {"", "GET", "POST"}:
+            raise ProviderConfigurationError(
+                f"BANK131_METHOD must be GET or POST, not {method[:20]!r}"
+            )
+        self.method = method or documented_method(version, self.base_url)
+        self.statuses = STATUS_TABLE.with_extra(settings.status_map_extra)
         try:
             self._signer = build_signer(
                 settings.signing_mode.lower(),
@@ -137,7 +184,9 @@ class Bank131Adapter(ProviderAdapter[Bank131Settings]):
         return plain_id(external_id)
 
     def build_request(self, external_id: str, verification_type: str | None) -> ProviderRequest:
-        url = provider_url(self.base_url, *CHECK_PATH, self.canonical_id(external_id))
+        url = provider_url(
+            self.base_url, "api", self.api_version, "check", self.canonical_id(external_id)
+        )
         body = b""
         headers = {PROJECT_HEADER: self._project, "Content-Type": "application/json"}
         signature = self._signer.sign(self.method, urlsplit(url).path, body)
@@ -154,7 +203,7 @@ class Bank131Adapter(ProviderAdapter[Bank131Settings]):
         if 200 <= status < 300:
             readable = code is not None
         else:
-            readable = 400 <= status < 500 and status != 429 and f"error:{code}" in STATUS_MAP
+            readable = 400 <= status < 500 and status != 429 and f"error:{code}" in self.statuses
         if not (readable and answer is not None):
             raise_for_http_status(self.name, response)
             answer = parse_json_object(self.name, response)
@@ -170,7 +219,7 @@ class Bank131Adapter(ProviderAdapter[Bank131Settings]):
             provider_status = f"error:{code}"
         else:
             provider_status = word
-        outcome = lookup_status(self.name, provider_status, STATUS_MAP)
+        outcome = self.statuses.lookup(provider_status)
         if isinstance(outcome, Failure):
             error_type: type[ProviderError] = (
                 ProviderUnavailableError if outcome.provider_wide else PermanentProviderError
@@ -189,9 +238,15 @@ class Bank131Adapter(ProviderAdapter[Bank131Settings]):
             provider_status=provider_status,
             payload=answer,
             summary=summarize(answer, code, related),
-            error_code=ErrorCode(code) if code is not None else None,
+            error_code=_known_code(code),
             related_external_id=related,
         )
+
+
+def documented_method(version: str, base_url: str) -> str:
+    """The method Bank131 documents for a version and host: POST only for v1.1 on the live host."""
+    host = (urlsplit(base_url).hostname or "").lower()
+    return "POST" if version == "v1.1" and host == LIVE_HOST else "GET"
 
 
 def _error_code(answer: dict[str, Any]) -> str | None:
@@ -203,6 +258,14 @@ def _error_code(answer: dict[str, Any]) -> str | None:
     if not isinstance(code, str) or not code.strip():
         return None
     return code.strip().lower()
+
+
+def _known_code(code: str | None) -> ErrorCode | None:
+    """The code as an ErrorCode; None for a code only an operator's extra words map."""
+    try:
+        return None if code is None else ErrorCode(code)
+    except ValueError:
+        return None
 
 
 def _earlier_id(answer: dict[str, Any]) -> str | None:

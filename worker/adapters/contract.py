@@ -7,6 +7,11 @@ so the engine can keep hundreds of calls in flight, bound every answer in one
 place, and adapters are tested without a network. Provider specifics (paths,
 auth, status tables, GUESS notes) stay inside the adapter module.
 
+A provider that can be asked to re-sync a verification with its own upstream
+(gu1) says so with `supports_sync` and `build_sync_request`; `request_sync`
+sends it and reads the answer as a `SyncAttempt` (never raises). The others
+keep the default: no sync.
+
 A fifth provider is one module with a subclass of `ProviderAdapter` and one
 line in `worker.adapters.registry.PROVIDERS`.
 """
@@ -27,9 +32,12 @@ from worker.domain.errors import (
     InvalidVerificationTypeError,
     PermanentProviderError,
     ProviderConfigurationError,
+    ProviderError,
     RequestRejected,
 )
 from worker.domain.results import PollResult
+from worker.domain.statuses import VerificationStatus
+from worker.domain.sync import SyncAttempt
 
 __all__ = [
     "PollResult",
@@ -74,7 +82,8 @@ class ProviderSettings:
     """What every provider has: where it is and how hard the fleet may call it.
 
     Subclasses add their credentials. Each field is read from
-    `<ENV_PREFIX>_<FIELD>` (e.g. NOTUS_BASE_URL, NOTUS_RATE_LIMIT).
+    `<ENV_PREFIX>_<FIELD>` (e.g. NOTUS_BASE_URL, NOTUS_RATE_LIMIT), except
+    `status_map_extra`, read from `KYC_<ENV_PREFIX>_STATUS_MAP_EXTRA`.
     """
 
     base_url: str = ""
@@ -87,6 +96,9 @@ class ProviderSettings:
     # Plain http is refused for a base URL that is not on loopback (API keys in clear): a
     # dev stack whose fakes are on another host sets this to true, explicitly.
     allow_insecure_http: bool = False
+    # An operator's status words on top of the adapter's table, read from
+    # KYC_<ENV_PREFIX>_STATUS_MAP_EXTRA (not <ENV_PREFIX>_...: see `extra_map_variable`).
+    status_map_extra: Mapping[str, VerificationStatus] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -122,6 +134,8 @@ class ProviderAdapter(ABC, Generic[SettingsT]):
     # when an app tracks a verification without a type.
     verification_types: ClassVar[tuple[str, ...]] = ()
     default_verification_type: ClassVar[str | None] = None
+    # The provider has a sync endpoint (`build_sync_request` is overridden).
+    supports_sync: ClassVar[bool] = False
 
     def __init__(self, settings: SettingsT) -> None:
         self.settings = settings
@@ -174,6 +188,36 @@ class ProviderAdapter(ABC, Generic[SettingsT]):
             raise PermanentProviderError(ErrorCode.INVALID_EXTERNAL_ID, str(exc)) from None
         return self.interpret(await transport.send(self.name, request))
 
+    def build_sync_request(
+        self, external_id: str, verification_type: str | None
+    ) -> ProviderRequest | None:
+        """The request asking the provider to re-sync a verification; None: it has none."""
+        return None
+
+    def interpret_sync(self, response: ProviderResponse) -> SyncAttempt:
+        """A 2xx is accepted (with the status word the body may carry); else its ProviderError."""
+        from worker.adapters.http import json_object_or_none, raise_for_http_status, short_text
+
+        raise_for_http_status(self.name, response)
+        body = json_object_or_none(response)
+        word = short_text(body.get("status"), 64) if body is not None else None
+        return SyncAttempt.accepted(response.status, word)
+
+    async def request_sync(
+        self, transport: Transport, external_id: str, verification_type: str | None
+    ) -> SyncAttempt | None:
+        """Ask for a sync once; how it went (an error is an outcome, not raised), or None."""
+        try:
+            request = self.build_sync_request(external_id, verification_type)
+        except RequestRejected:
+            return SyncAttempt(ErrorCode.INVALID_EXTERNAL_ID.value)
+        if request is None:
+            return None
+        try:
+            return self.interpret_sync(await transport.send(self.name, request))
+        except ProviderError as error:
+            return SyncAttempt(error.code.value, error.http_status)
+
     @classmethod
     def settings_from_env(cls, env: Mapping[str, str]) -> ProviderSettings:
         """This provider's settings from `<env_prefix>_<FIELD>` variables."""
@@ -183,7 +227,9 @@ class ProviderAdapter(ABC, Generic[SettingsT]):
     def env_variables(cls) -> tuple[str, ...]:
         """The variables this provider reads (for documentation and errors)."""
         return tuple(
-            f"{cls.env_prefix}_{item.name.upper()}"
+            extra_map_variable(cls.env_prefix)
+            if item.name == EXTRA_MAP_FIELD
+            else f"{cls.env_prefix}_{item.name.upper()}"
             for item in dataclasses.fields(cls.settings_type)
         )
 
@@ -198,6 +244,12 @@ def require(provider: str, value: str, variable: str) -> str:
 SettingsClass = TypeVar("SettingsClass", bound=ProviderSettings)
 _BOOLEANS = {"1": True, "true": True, "yes": True, "on": True, "0": False, "false": False}
 _BOOLEANS |= {"no": False, "off": False}
+EXTRA_MAP_FIELD = "status_map_extra"
+
+
+def extra_map_variable(prefix: str) -> str:
+    """The variable with an operator's extra status words for a provider."""
+    return f"KYC_{prefix}_STATUS_MAP_EXTRA"
 
 
 def settings_from_env(
@@ -205,11 +257,18 @@ def settings_from_env(
 ) -> SettingsClass:
     """Build a provider settings dataclass from `<prefix>_<FIELD>` variables.
 
-    Unset or empty variables keep the field's default; numbers are checked.
+    Unset or empty variables keep the field's default; numbers are checked; the
+    extra status words are parsed and checked (`parse_status_map_extra`).
     """
+    from worker.adapters.status_table import parse_status_map_extra
+
     hints = typing.get_type_hints(settings_type)
     values: dict[str, Any] = {}
     for item in dataclasses.fields(settings_type):
+        if item.name == EXTRA_MAP_FIELD:
+            variable = extra_map_variable(prefix)
+            values[item.name] = parse_status_map_extra(variable, env.get(variable) or "")
+            continue
         variable = f"{prefix}_{item.name.upper()}"
         raw = env.get(variable)
         if raw is None or raw == "":

@@ -1,15 +1,31 @@
-"""gu1: a KYC validation, fetched by its id.
+"""gu1: a KYC validation, fetched by its id; a sync when it looks stuck.
 
-GUESS: the endpoint and auth. The docs name the call ("Get Validation by ID")
-without its path; we use GET {base}/api/kyc/validations/{validationId} with
-`Authorization: Bearer <api_key>`, and read the validation object at the top
-level of the answer: {"id", "status", "decision", "warnings", "extractedData", ...}.
+GET {base}/api/kyc/validations/{validationId} with `Authorization: Bearer
+<api_key>` (docs.gu1.ai/en/use-cases/kyc/check-status confirms both; the seeds
+named the call only). The validation object is the top level of the answer:
+{"id", "entityId", "status", "decision", "warnings", "extractedData",
+"verifiedFields", "needsReverification", "expiresAt", "isCurrent", ...}.
 
-Status words are documented and map 1:1 (STATUS_MAP), matched case-insensitively.
+Sync: POST {base}/api/kyc/validations/{validationId}/sync with the body
+{"force": true} (the same page: "trigger a manual sync if you suspect the status
+is out of sync"). GUESS: its answer is undocumented; a 2xx is taken as accepted
+(with the status word if the body has one), anything else as its HTTP error.
+When kyc-poller asks for one is the domain's rule (`worker.domain.sync`).
+
+Re-verification: `needsReverification` (a boolean) and `expiresAt` (ISO 8601;
+GUESS: without a zone it is UTC) become the result's `reverification` facts and
+are kept in the summary (the docs: "Verifications may expire after a certain
+period (typically 1 year). Check needsReverification"). An unreadable date is
+left out, never guessed.
+
+Status words are documented (gu1.txt) and map 1:1 (STATUS_TABLE), matched
+case-insensitively.
 
 The summary keeps the decision (document authenticity, face match, liveness,
-AML), feature scores and warning codes, never extractedData, document numbers,
-media keys or IP addresses. Both documented decision shapes are read:
+AML), feature scores and warning codes, the entity id, the names (not the
+values) of the verified fields, isCurrent and the re-verification facts; never
+extractedData, document numbers, media keys or IP addresses. Both documented
+decision shapes are read:
 - overview: decision.documentAuthenticity / faceMatch / liveness / aml with
   pass | fail | pending (AML: clear | match | pending), taken as they are;
   GUESS: also accepted when nested under decision.verificationResults;
@@ -29,9 +45,10 @@ order without duplicates. gu1 has no verification types.
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 from typing import Any, ClassVar
 
-from worker.adapters.common import ApiKeySettings, lookup_status, plain_id
+from worker.adapters.common import ApiKeySettings, plain_id
 from worker.adapters.contract import (
     PollResult,
     ProviderAdapter,
@@ -40,21 +57,31 @@ from worker.adapters.contract import (
     require,
 )
 from worker.adapters.http import checked_json, provider_url, short_text, status_word
+from worker.adapters.status_table import StatusTable, documented
+from worker.domain.results import ReverificationFacts
 from worker.domain.statuses import VerificationStatus
 
 VALIDATION_PATH = ("api", "kyc", "validations")
+SYNC_BODY = b'{"force":true}'
+MAX_VERIFIED_FIELDS = 32
 
-# gu1 status word (lower-cased) -> normalized status.
-STATUS_MAP: dict[str, VerificationStatus] = {
-    "pending": VerificationStatus.PENDING,
-    "in_progress": VerificationStatus.IN_PROGRESS,
-    "in_review": VerificationStatus.IN_REVIEW,
-    "approved": VerificationStatus.APPROVED,
-    "rejected": VerificationStatus.REJECTED,
-    "expired": VerificationStatus.EXPIRED,
-    "abandoned": VerificationStatus.ABANDONED,
-    "cancelled": VerificationStatus.CANCELLED,
-}
+GU1_DOC = (
+    "gu1.txt: Check Verification Status, Status Values (docs.gu1.ai/en/use-cases/kyc/check-status)"
+)
+
+STATUS_TABLE: StatusTable[VerificationStatus] = StatusTable(
+    "gu1",
+    {
+        "pending": documented(VerificationStatus.PENDING, GU1_DOC),
+        "in_progress": documented(VerificationStatus.IN_PROGRESS, GU1_DOC),
+        "in_review": documented(VerificationStatus.IN_REVIEW, GU1_DOC),
+        "approved": documented(VerificationStatus.APPROVED, GU1_DOC),
+        "rejected": documented(VerificationStatus.REJECTED, GU1_DOC),
+        "expired": documented(VerificationStatus.EXPIRED, GU1_DOC),
+        "abandoned": documented(VerificationStatus.ABANDONED, GU1_DOC),
+        "cancelled": documented(VerificationStatus.CANCELLED, GU1_DOC),
+    },
+)
 
 # Summary key -> (overview key, feature block key, its array alias).
 DECISION_CHECKS: tuple[tuple[str, str, str, str], ...] = (
@@ -82,6 +109,7 @@ FEATURE_RESULTS: dict[str, str] = {
 }
 AML_RESULTS: dict[str, str] = {"pass": "clear", "fail": "match"}
 _CODE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}")
+_FIELD = re.compile(r"[A-Za-z][A-Za-z0-9_.]{0,63}")
 _WORD = re.compile(r"[A-Za-z][A-Za-z _-]{0,31}")
 
 
@@ -91,10 +119,12 @@ class Gu1Adapter(ProviderAdapter[ApiKeySettings]):
     name: ClassVar[str] = "gu1"
     env_prefix: ClassVar[str] = "GU1"
     settings_type = ApiKeySettings
+    supports_sync: ClassVar[bool] = True
 
     def __init__(self, settings: ApiKeySettings) -> None:
         super().__init__(settings)
         self._api_key = require(self.name, settings.api_key, "GU1_API_KEY")
+        self.statuses = STATUS_TABLE.with_extra(settings.status_map_extra)
 
     @classmethod
     def canonical_id(cls, external_id: object) -> str:
@@ -104,13 +134,48 @@ class Gu1Adapter(ProviderAdapter[ApiKeySettings]):
         url = provider_url(self.base_url, *VALIDATION_PATH, self.canonical_id(external_id))
         return ProviderRequest("GET", url, {"Authorization": f"Bearer {self._api_key}"})
 
+    def build_sync_request(
+        self, external_id: str, verification_type: str | None
+    ) -> ProviderRequest:
+        url = provider_url(self.base_url, *VALIDATION_PATH, self.canonical_id(external_id), "sync")
+        headers = {
+            "Authorization": f"Bearer {self._api_key}",
+            "Content-Type": "application/json",
+        }
+        return ProviderRequest("POST", url, headers, SYNC_BODY)
+
     def interpret(self, response: ProviderResponse) -> PollResult:
         body = checked_json(self.name, response)
         word = status_word(self.name, body)
-        status = lookup_status(self.name, word, STATUS_MAP)
+        status = self.statuses.lookup(word)
         return PollResult(
-            status=status, provider_status=word, payload=body, summary=summarize(body)
+            status=status,
+            provider_status=word,
+            payload=body,
+            summary=summarize(body),
+            reverification=reverification_facts(body),
         )
+
+
+def reverification_facts(validation: dict[str, Any]) -> ReverificationFacts | None:
+    """needsReverification and expiresAt, if the validation says either."""
+    flag = validation.get("needsReverification")
+    expires_at = parse_time(validation.get("expiresAt"))
+    if not isinstance(flag, bool) and expires_at is None:
+        return None
+    return ReverificationFacts(needs_reverification=flag is True, expires_at=expires_at)
+
+
+def parse_time(value: object) -> datetime | None:
+    """An ISO 8601 time as an aware datetime (GUESS: no zone is UTC); None if unreadable."""
+    text = short_text(value, 40)
+    if text is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
 def summarize(validation: dict[str, Any]) -> dict[str, Any]:
@@ -140,7 +205,29 @@ def summarize(validation: dict[str, Any]) -> dict[str, Any]:
             warnings.extend(_codes(block.get("warnings")))
     if warnings or "warnings" in validation:
         summary["warnings"] = list(dict.fromkeys(warnings))
+    summary.update(_facts(validation))
     return summary
+
+
+def _facts(validation: dict[str, Any]) -> dict[str, Any]:
+    """The validation's ids and flags worth an app's while (no personal values)."""
+    facts: dict[str, Any] = {}
+    entity = short_text(validation.get("entityId"), 64)
+    if entity is not None and _CODE.fullmatch(entity):
+        facts["entity_id"] = entity
+    for field, key in (
+        ("needsReverification", "needs_reverification"),
+        ("isCurrent", "is_current"),
+    ):
+        if isinstance(validation.get(field), bool):
+            facts[key] = validation[field]
+    if (expires_at := parse_time(validation.get("expiresAt"))) is not None:
+        facts["expires_at"] = expires_at.isoformat()
+    fields = validation.get("verifiedFields")
+    if isinstance(fields, list):
+        names = [f for f in fields if isinstance(f, str) and _FIELD.fullmatch(f)]
+        facts["verified_fields"] = list(dict.fromkeys(names))[:MAX_VERIFIED_FIELDS]
+    return facts
 
 
 def _feature_block(decision: dict[str, Any], key: str, alias: str) -> dict[str, Any] | None:

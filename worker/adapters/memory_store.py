@@ -1,8 +1,8 @@
 """An in-memory store with the SQL store's contract, for fast unit tests of the services.
 
 Same guarantees as `SqlStore`: a decision is applied only if its row is still at
-the version it was made from, and only applied decisions add history, events and
-follow-ups. Thread-safe (one lock), so concurrency tests can race it.
+the version it was made from, and only applied decisions add history, events,
+actions and follow-ups. Thread-safe (one lock), so concurrency tests can race it.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
+from worker.domain.actions import ActionRecord
 from worker.domain.decisions import Decision, StoredVerification, TransitionRecord
 from worker.domain.statuses import VerificationStatus
 
@@ -32,6 +33,7 @@ class MemoryStore:
         self.rows: dict[int, MemoryRow] = {}
         self.transitions: list[tuple[int, TransitionRecord]] = []
         self.events: list[dict[str, Any]] = []
+        self.actions: list[tuple[int, ActionRecord]] = []
         self._lock = threading.Lock()
 
     def add(
@@ -42,6 +44,7 @@ class MemoryStore:
         now: datetime,
         verification_type: str | None = None,
         status: VerificationStatus = VerificationStatus.PENDING,
+        expires_at: datetime | None = None,
     ) -> int:
         with self._lock:
             for row in self.rows.values():
@@ -60,8 +63,11 @@ class MemoryStore:
                     created_at=now,
                     status_since=now,
                     polling_since=now,
+                    finished_at=now if status.is_terminal else None,
+                    expires_at=expires_at,
                 ),
-                next_poll_at=None if status.is_terminal else now,
+                next_poll_at=now if not status.is_terminal or expires_at is not None else None,
+                finished_at=now if status.is_terminal else None,
             )
             return verification_id
 
@@ -89,6 +95,12 @@ class MemoryStore:
                     total_polls=update.total_polls,
                     status_since=update.status_since or row.stored.status_since,
                     polling_since=update.polling_since or row.stored.polling_since,
+                    finished_at=update.finished_at,
+                    expires_at=update.expires_at or row.stored.expires_at,
+                    reverification_event_at=(
+                        update.reverification_event_at or row.stored.reverification_event_at
+                    ),
+                    last_sync_at=update.last_sync_at or row.stored.last_sync_at,
                 )
                 row.next_poll_at = update.next_poll_at
                 row.last_error = update.last_error
@@ -100,6 +112,7 @@ class MemoryStore:
                     self.transitions.append((row.stored.id, decision.transition))
                 if decision.event is not None:
                     self.events.append(decision.event)
+                self.actions.extend((row.stored.id, action) for action in decision.actions)
                 if decision.follow_up_external_id:
                     follow_ups.append(decision)
                 applied.append(decision)

@@ -6,9 +6,11 @@ UUIDs (documented), so anything else is refused before a request is made.
 The answer is {"sessionId", "status", "userId", "completedAt",
 "verifiedWallets": [...], "unverifiedWallets": [...]}.
 
-Status words are documented (STATUS_MAP). `submitted` is a manual operator
+Status words (STATUS_TABLE) are documented: `submitted` is a manual operator
 review (`in_review`); `completed` is the approval; `retry` is a fixable issue
-the user can resubmit. GUESS: words are matched case-insensitively.
+the user can resubmit. An older revision of the docs also used `in_progress`
+and `failed`: accepted, marked GUESS in the table with the reason.
+GUESS: words are matched case-insensitively.
 
 Canonical ids: a UUID is stored lower-case, so the upper-case spelling of a
 tracked session is the same verification (UUIDs are case-insensitive).
@@ -22,7 +24,7 @@ from __future__ import annotations
 import re
 from typing import Any, ClassVar
 
-from worker.adapters.common import ApiKeySettings, lookup_status
+from worker.adapters.common import ApiKeySettings
 from worker.adapters.contract import (
     PollResult,
     ProviderAdapter,
@@ -31,6 +33,7 @@ from worker.adapters.contract import (
     require,
 )
 from worker.adapters.http import checked_json, provider_url, short_text, status_word
+from worker.adapters.status_table import StatusTable, documented, guessed
 from worker.domain.errors import InvalidExternalIdError
 from worker.domain.ids import validate_external_id
 from worker.domain.statuses import VerificationStatus
@@ -40,14 +43,33 @@ VERIFICATION_TYPES = ("individual", "business")
 DEFAULT_TYPE = "individual"
 _UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 
-# Predicate status word (lower-cased) -> normalized status.
-STATUS_MAP: dict[str, VerificationStatus] = {
-    "pending": VerificationStatus.PENDING,
-    "submitted": VerificationStatus.IN_REVIEW,
-    "completed": VerificationStatus.APPROVED,
-    "rejected": VerificationStatus.REJECTED,
-    "retry": VerificationStatus.RETRY,
-}
+PREDICATE_DOC = (
+    "predicate.txt: Status Values (docs.predicate.io/v2/identity/integration, "
+    "api.identity.predicate.io)"
+)
+PREDICATE_OLD_DOC = "an older revision of Predicate's docs (host api.kyc.predicate.io)"
+
+STATUS_TABLE: StatusTable[VerificationStatus] = StatusTable(
+    "predicate",
+    {
+        "pending": documented(VerificationStatus.PENDING, PREDICATE_DOC),
+        "submitted": documented(VerificationStatus.IN_REVIEW, PREDICATE_DOC),
+        "completed": documented(VerificationStatus.APPROVED, PREDICATE_DOC),
+        "rejected": documented(VerificationStatus.REJECTED, PREDICATE_DOC),
+        "retry": documented(VerificationStatus.RETRY, PREDICATE_DOC),
+        "in_progress": guessed(
+            VerificationStatus.IN_PROGRESS,
+            f"{PREDICATE_OLD_DOC} used the word without a description; read as its name says "
+            "(the user is going through the flow, as `pending` is today)",
+        ),
+        "failed": guessed(
+            VerificationStatus.REJECTED,
+            f"{PREDICATE_OLD_DOC} used it where the current docs say `rejected` "
+            '("Verification permanently failed"): a decision, not kyc-poller\'s `failed` '
+            "(no decision)",
+        ),
+    },
+)
 
 
 class PredicateAdapter(ProviderAdapter[ApiKeySettings]):
@@ -62,6 +84,7 @@ class PredicateAdapter(ProviderAdapter[ApiKeySettings]):
     def __init__(self, settings: ApiKeySettings) -> None:
         super().__init__(settings)
         self._api_key = require(self.name, settings.api_key, "PREDICATE_API_KEY")
+        self.statuses = STATUS_TABLE.with_extra(settings.status_map_extra)
 
     @classmethod
     def canonical_id(cls, external_id: object) -> str:
@@ -80,7 +103,7 @@ class PredicateAdapter(ProviderAdapter[ApiKeySettings]):
     def interpret(self, response: ProviderResponse) -> PollResult:
         body = checked_json(self.name, response)
         word = status_word(self.name, body)
-        status = lookup_status(self.name, word, STATUS_MAP)
+        status = self.statuses.lookup(word)
         return PollResult(
             status=status, provider_status=word, payload=body, summary=summarize(body)
         )

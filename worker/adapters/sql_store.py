@@ -2,8 +2,10 @@
 
 `apply` writes a whole batch of decisions in ONE transaction; each row update is
 guarded by the version its decision was made from (`WHERE version = :read`), and
-only the decisions whose guard matched add their transition, outbox event and
-follow-up, so a stale decision changes nothing. The dialect branches (SKIP LOCKED,
+only the decisions whose guard matched add their transition, outbox event,
+actions (a gu1 sync) and follow-up, so a stale decision changes nothing. (A sync
+whose poll lost its guard to a concurrent poll of the same row is therefore not
+recorded: the concurrent poll's state wins, whole.) The dialect branches (SKIP LOCKED,
 ON CONFLICT, UPDATE … RETURNING) live here and nowhere else.
 """
 
@@ -20,7 +22,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, aliased
 
-from models import OutboxEvent, Transition, Verification
+from models import OutboxEvent, Transition, Verification, VerificationAction
 from models.db import Database
 from worker.domain.adaptive import DurationHistory
 from worker.domain.decisions import Decision, StoredVerification
@@ -56,6 +58,10 @@ class SqlStore:
                     Verification.total_polls,
                     Verification.status_since,
                     Verification.polling_since,
+                    Verification.finished_at,
+                    Verification.expires_at,
+                    Verification.reverification_event_at,
+                    Verification.last_sync_at,
                 ).where(Verification.id.in_(list(ids)))
             ).all()
         return [
@@ -74,6 +80,10 @@ class SqlStore:
                 total_polls=row.total_polls,
                 status_since=row.status_since,
                 polling_since=row.polling_since,
+                finished_at=row.finished_at,
+                expires_at=row.expires_at,
+                reverification_event_at=row.reverification_event_at,
+                last_sync_at=row.last_sync_at,
             )
             for row in rows
         ]
@@ -94,10 +104,12 @@ class SqlStore:
             transitions = [_transition_row(d) for d in applied if d.transition is not None]
             if transitions:
                 connection.execute(insert(Transition), transitions)
-                connection.execute(
-                    insert(OutboxEvent),
-                    [_outbox_row(d) for d in applied if d.event is not None],
-                )
+            events = [_outbox_row(d) for d in applied if d.event is not None]
+            if events:
+                connection.execute(insert(OutboxEvent), events)
+            actions = [row for d in applied for row in _action_rows(d)]
+            if actions:
+                connection.execute(insert(VerificationAction), actions)
             for decision in applied:
                 if decision.follow_up_external_id:
                     insert_verification_if_absent(
@@ -238,7 +250,14 @@ _COLUMNS = (
 )
 
 # Written only when the decision has a value; else the stored one stays.
-_KEPT_WHEN_NONE = ("last_polled_at", "status_since", "polling_since")
+_KEPT_WHEN_NONE = (
+    "last_polled_at",
+    "status_since",
+    "polling_since",
+    "expires_at",
+    "reverification_event_at",
+    "last_sync_at",
+)
 
 # One statement for the whole batch: the decisions as parallel arrays, joined on
 # (id, version), so a row written since it was read matches nothing.
@@ -259,6 +278,9 @@ UPDATE verifications AS v SET
     last_polled_at = COALESCE(d.last_polled_at, v.last_polled_at),
     status_since = COALESCE(d.status_since, v.status_since),
     polling_since = COALESCE(d.polling_since, v.polling_since),
+    expires_at = COALESCE(d.expires_at, v.expires_at),
+    reverification_event_at = COALESCE(d.reverification_event_at, v.reverification_event_at),
+    last_sync_at = COALESCE(d.last_sync_at, v.last_sync_at),
     result = CASE WHEN d.result IS NULL THEN v.result ELSE d.result::jsonb END
 FROM unnest(
     %(id)s::bigint[], %(version)s::int[], %(status)s::varchar[],
@@ -267,10 +289,13 @@ FROM unnest(
     %(last_error_code)s::varchar[], %(next_poll_at)s::timestamptz[],
     %(finished_at)s::timestamptz[], %(updated_at)s::timestamptz[],
     %(last_polled_at)s::timestamptz[], %(result)s::text[],
-    %(status_since)s::timestamptz[], %(polling_since)s::timestamptz[]
+    %(status_since)s::timestamptz[], %(polling_since)s::timestamptz[],
+    %(expires_at)s::timestamptz[], %(reverification_event_at)s::timestamptz[],
+    %(last_sync_at)s::timestamptz[]
 ) AS d(id, version, status, provider_status, poll_attempts, error_count,
        permanent_error_count, total_polls, last_error, last_error_code, next_poll_at,
-       finished_at, updated_at, last_polled_at, result, status_since, polling_since)
+       finished_at, updated_at, last_polled_at, result, status_since, polling_since,
+       expires_at, reverification_event_at, last_sync_at)
 WHERE v.id = d.id AND v.version = d.version
 RETURNING v.id
 """
@@ -351,6 +376,21 @@ def _transition_row(decision: Decision) -> dict[str, Any]:
         "error_code": record.error_code,
         "occurred_at": record.occurred_at,
     }
+
+
+def _action_rows(decision: Decision) -> list[dict[str, Any]]:
+    return [
+        {
+            "verification_id": decision.stored.id,
+            "verification_version": decision.stored.version + 1,
+            "kind": str(action.kind),
+            "outcome": action.outcome,
+            "http_status": action.http_status,
+            "detail": action.detail,
+            "occurred_at": action.occurred_at,
+        }
+        for action in decision.actions
+    ]
 
 
 def _outbox_row(decision: Decision) -> dict[str, Any]:

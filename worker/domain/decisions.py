@@ -16,6 +16,8 @@ Invariants:
 - a status change writes exactly one transition and one event, with version+1;
 - provider-wide faults (outage, credentials) never count towards `failed`;
 - a deferral changes no counter: it only moves `next_poll_at`;
+- an unknown status word is recorded raw (cleaned, bounded) in `provider_status`,
+  never counts towards `failed`, and is polled again at its own slow pace;
 - everything written is storable: NUL characters and lone surrogates are
   removed from provider text, and the stored payload is capped.
 """
@@ -30,6 +32,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
+from worker.domain.actions import MAX_DETAIL, ActionKind, ActionRecord
 from worker.domain.backoff import BackoffSettings, next_poll_time
 from worker.domain.errors import (
     ErrorCode,
@@ -41,12 +44,16 @@ from worker.domain.errors import (
 from worker.domain.events import StatusChange, build_status_event
 from worker.domain.ids import validate_external_id
 from worker.domain.results import PollResult
+from worker.domain.reverification import approval_expiry, next_check
 from worker.domain.schedule import DEFAULT_PLAN, SchedulePlan, next_poll_delay
 from worker.domain.statuses import VerificationStatus
+from worker.domain.sync import SyncAttempt, SyncPolicy
 
 MAX_ERROR_TEXT = 500
 MAX_PROVIDER_STATUS = 128
 ERROR_BACKOFF = BackoffSettings(base=10.0, cap=1800.0, floor=2.0)
+# ± fraction of a fixed pace (unknown words), so a fleet does not poll in lock-step.
+PACE_JITTER = 0.1
 
 
 @dataclass(frozen=True)
@@ -65,6 +72,15 @@ class PollPolicy:
     max_permanent_errors: int = 5
     # A provider answer larger than this (as stored JSON) is replaced by a marker.
     max_stored_payload_bytes: int = 256 * 1024
+    # A status word the adapter's table lacks: polled again after this (±10 %), not the
+    # error backoff. The provider answered; only our table is behind, and an operator may
+    # map the word at any time (KYC_<PROVIDER>_STATUS_MAP_EXTRA).
+    unknown_status_poll_seconds: float = 600.0
+    # A watched approval (it has an expiry: worker.domain.reverification) is checked again
+    # this often until its expiry; 0: only at the expiry.
+    reverification_check_seconds: float = 86400.0
+    # When to ask a provider that can (gu1) to re-sync a verification that looks stuck.
+    sync: SyncPolicy = field(default_factory=SyncPolicy)
 
 
 @dataclass(frozen=True)
@@ -87,6 +103,21 @@ class StoredVerification:
     # (None on rows written before these existed: created_at stands in).
     status_since: datetime | None = None
     polling_since: datetime | None = None
+    finished_at: datetime | None = None
+    # An approval's re-verification time, and when its reverification_due event was made.
+    expires_at: datetime | None = None
+    reverification_event_at: datetime | None = None
+    # The last sync asked of the provider (gu1), whatever its outcome.
+    last_sync_at: datetime | None = None
+
+    @property
+    def watched(self) -> bool:
+        """An approval kept under watch until its re-verification time (then its event)."""
+        return (
+            self.status is VerificationStatus.APPROVED
+            and self.expires_at is not None
+            and self.reverification_event_at is None
+        )
 
     @property
     def age_from(self) -> datetime:
@@ -137,6 +168,10 @@ class RowUpdate:
     # Set on a status change (and a re-opening); None keeps what is stored.
     status_since: datetime | None = None
     polling_since: datetime | None = None
+    # None keeps what is stored (re-verification time, its event's time, the last sync).
+    expires_at: datetime | None = None
+    reverification_event_at: datetime | None = None
+    last_sync_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -160,6 +195,8 @@ class Decision:
     # Another verification to start tracking in the same transaction (Bank131 already_exists).
     follow_up_external_id: str | None = None
     error: ProviderError | None = None
+    # What was asked of the provider besides the status check (a sync), written with this.
+    actions: tuple[ActionRecord, ...] = ()
 
     @property
     def expected_version(self) -> int:
@@ -173,7 +210,8 @@ def decide(
     policy: PollPolicy,
     rng: random.Random,
 ) -> Decision:
-    """The rules (see the module docstring); `stored` must not be terminal."""
+    """The rules (see the module docstring); `stored` must not be terminal (a watched
+    approval is decided by `worker.domain.watch.decide_watch`)."""
     if is_too_old(stored, now, policy):
         return timed_out(stored, now, policy)
     if isinstance(observation, Deferred):
@@ -252,7 +290,7 @@ def _answered(
             result=stored_result,
         )
         return Decision(stored, Outcome.UNCHANGED, update)
-    return _transition(
+    decision = _transition(
         stored,
         now,
         to_status=result.status,
@@ -264,6 +302,16 @@ def _answered(
         policy=policy,
         rng=rng,
     )
+    expiry = approval_expiry(result.reverification, now)
+    if result.status is not VerificationStatus.APPROVED or expiry is None:
+        return decision
+    # An approval that does not last is watched until its re-verification time.
+    update = dataclass_replace(
+        decision.update,
+        expires_at=expiry,
+        next_poll_at=next_check(now, expiry, policy.reverification_check_seconds, rng),
+    )
+    return dataclass_replace(decision, update=update)
 
 
 def _errored(
@@ -293,6 +341,17 @@ def _errored(
     provider_status = stored.provider_status
     if error.provider_status is not None:
         provider_status = clean_text(error.provider_status, MAX_PROVIDER_STATUS)
+    if error.code is ErrorCode.UNKNOWN_STATUS:
+        next_at = now + timedelta(
+            seconds=max(
+                policy.unknown_status_poll_seconds * rng.uniform(1 - PACE_JITTER, 1 + PACE_JITTER),
+                1.0,
+            )
+        )
+    else:
+        next_at = next_poll_time(
+            now, error_count - 1, policy.error_backoff, rng, at_least=error.retry_after
+        )
     update = RowUpdate(
         status=stored.status,
         provider_status=provider_status,
@@ -303,9 +362,7 @@ def _errored(
         last_error=message,
         last_error_code=error.code,
         last_polled_at=now,
-        next_poll_at=next_poll_time(
-            now, error_count - 1, policy.error_backoff, rng, at_least=error.retry_after
-        ),
+        next_poll_at=next_at,
         finished_at=None,
         updated_at=now,
     )
@@ -393,6 +450,7 @@ def _transition(
             error_code=error_code.value if error_code is not None else None,
             related_external_id=follow_up,
             occurred_at=now,
+            summary=_summary_of(result),
         )
     )
     return Decision(
@@ -404,6 +462,28 @@ def _transition(
         follow_up_external_id=follow_up,
         error=error,
     )
+
+
+def _summary_of(result: dict[str, Any] | None) -> dict[str, Any]:
+    """The summary of a stored result (cleaned by `storable`), or {} without an answer."""
+    summary = result.get("summary") if result is not None else None
+    return summary if isinstance(summary, dict) else {}
+
+
+def with_sync(decision: Decision, attempt: SyncAttempt, now: datetime) -> Decision:
+    """The poll's decision plus the sync asked before it: recorded, `last_sync_at` = now.
+
+    A failed sync counts too: the sync window bounds attempts, not successes.
+    """
+    record = ActionRecord(
+        kind=ActionKind.SYNC,
+        outcome=attempt.outcome,
+        occurred_at=now,
+        http_status=attempt.http_status,
+        detail=clean_text(attempt.provider_status, MAX_DETAIL),
+    )
+    update = dataclass_replace(decision.update, last_sync_at=now)
+    return dataclass_replace(decision, update=update, actions=(*decision.actions, record))
 
 
 REOPENABLE = frozenset({VerificationStatus.FAILED, VerificationStatus.TIMED_OUT})

@@ -3,10 +3,27 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from worker.domain.errors import ErrorCode
 from worker.domain.statuses import VerificationStatus
+
+
+@dataclass(frozen=True)
+class ReverificationFacts:
+    """What a provider says about an approval lasting: a flag, an expiry date, or both.
+
+    `expires_at` is aware (UTC) when given. The rules read these only on an
+    approval (`worker.domain.reverification`).
+    """
+
+    needs_reverification: bool = False
+    expires_at: datetime | None = None
+
+    def __post_init__(self) -> None:
+        if self.expires_at is not None and self.expires_at.tzinfo is None:
+            raise ValueError("expires_at must be an aware datetime")
 
 
 @dataclass(frozen=True)
@@ -24,6 +41,8 @@ class PollResult:
     error_code: ErrorCode | None = None
     # Another provider-side id this answer points at (Bank131 already_exists).
     related_external_id: str | None = None
+    # Whether (and when) an approval must be verified again (gu1); None: the provider says nothing.
+    reverification: ReverificationFacts | None = None
 
     def __post_init__(self) -> None:
         # The vocabularies are enforced where an answer is made, not where it is used.

@@ -311,7 +311,13 @@ def configuration_check(env: Mapping[str, str]) -> tuple[Check, Settings | None]
 def is_configured(name: str, settings: ProviderSettings) -> bool:
     """Anything set beyond the defaults (a half-configured provider counts: doctor says what)."""
     default = adapter_class(name).settings_type()
-    ignored = {"rate_limit", "rate_burst", "max_open_verifications"}
+    ignored = {
+        "rate_limit",
+        "rate_burst",
+        "max_open_verifications",
+        "allow_insecure_http",
+        "status_map_extra",
+    }
     return any(
         getattr(settings, item.name) != getattr(default, item.name)
         for item in dataclasses.fields(settings)

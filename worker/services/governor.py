@@ -14,6 +14,11 @@ calls went, one Lua round trip each per batch, so the whole fleet shares:
   most `probes` calls test it; a success closes it, a fault opens it again. A
   probe whose worker died is replaced after `probe_timeout`.
 
+- **a sync cap** (gu1's sync: `admit_sync`): a second GCRA bucket per provider,
+  `per_minute` syncs with no burst above one, so no 60 s window holds more than
+  `per_minute` of them fleet-wide; each sync also takes a token of the provider's
+  rate limit (it is a request like any other), in the same atomic step.
+
 State changes are returned to the caller, which logs them
 (`circuit_opened`, `circuit_half_open`, `circuit_closed`). `status()` shows it all.
 """
@@ -187,6 +192,40 @@ return ''
 """
 
 
+# KEYS: sync tat key, the provider's rate tat key.
+# ARGV: now ms, wanted, sync interval ms, provider interval ms (0: no limit), its tolerance ms.
+# Grants as many as both buckets allow, and takes them from both. Returns the number granted.
+_ADMIT_SYNC = """
+local now = tonumber(ARGV[1])
+local n = tonumber(ARGV[2])
+local function room(key, interval, tolerance)
+  if interval <= 0 then return n, now end
+  local tat = tonumber(redis.call('GET', key) or '0')
+  if tat < now then tat = now end
+  local r = math.floor((now + tolerance - tat) / interval)
+  if r < 0 then r = 0 end
+  return r, tat
+end
+local sync_interval = tonumber(ARGV[3])
+local rate_interval = tonumber(ARGV[4])
+local rate_tolerance = tonumber(ARGV[5])
+local sync_room, sync_tat = room(KEYS[1], sync_interval, sync_interval)
+local rate_room, rate_tat = room(KEYS[2], rate_interval, rate_tolerance)
+local granted = math.min(n, sync_room, rate_room)
+if granted > 0 then
+  sync_tat = sync_tat + granted * sync_interval
+  redis.call('SET', KEYS[1], string.format('%.3f', sync_tat),
+             'PX', math.ceil(sync_tat - now + sync_interval) + 1000)
+  if rate_interval > 0 then
+    rate_tat = rate_tat + granted * rate_interval
+    redis.call('SET', KEYS[2], string.format('%.3f', rate_tat),
+               'PX', math.ceil(rate_tat - now + rate_tolerance) + 1000)
+  end
+end
+return granted
+"""
+
+
 class ProviderGovernor:
     """Fleet-wide admission and fault accounting per provider (see the module docstring)."""
 
@@ -206,6 +245,7 @@ class ProviderGovernor:
         self.prefix = prefix
         self._admit = client.register_script(_ADMIT)
         self._record = client.register_script(_RECORD)
+        self._admit_sync = client.register_script(_ADMIT_SYNC)
 
     def _keys(self, provider: str) -> tuple[str, str, str]:
         base = f"{self.prefix}{provider}:"
@@ -247,6 +287,30 @@ class ProviderGovernor:
             limited_by=_text(limited),
             changed_to=CircuitState(_text(changed)) if _text(changed) else None,
         )
+
+    def admit_sync(self, provider: str, wanted: int, per_minute: int) -> int:
+        """How many of `wanted` syncs to `provider` may go now (fleet-wide; takes the tokens).
+
+        At most `per_minute` per provider in any 60 s (0: none), and each one also
+        spends a token of the provider's rate limit. Asked after `admit` granted the
+        polls they come with, so the circuit and pauses have had their say.
+        """
+        if wanted <= 0 or per_minute <= 0:
+            return 0
+        _breaker_key, tat_key, _pause_key = self._keys(provider)
+        rate = self.rate(provider)
+        interval = 1000.0 / rate.per_second if rate.per_second > 0 else 0.0
+        granted = self._admit_sync(
+            keys=[f"{self.prefix}{provider}:sync-tat", tat_key],
+            args=[
+                self._now_ms_exact(),
+                wanted,
+                f"{60_000.0 / per_minute:.6f}",
+                f"{interval:.6f}",
+                f"{interval * max(rate.burst, 1):.6f}",
+            ],
+        )
+        return int(granted)
 
     def record(
         self, provider: str, *, successes: int, faults: int, pause_seconds: float | None = None
@@ -311,7 +375,7 @@ class ProviderGovernor:
 
     def reset(self, provider: str) -> None:
         """Forget a provider's breaker, pause and rate state (an operator's decision)."""
-        self.redis.delete(*self._keys(provider))
+        self.redis.delete(*self._keys(provider), f"{self.prefix}{provider}:sync-tat")
 
     def pause(self, provider: str) -> None:
         """Stop polling `provider` fleet-wide until `resume` (rows stay due, nothing counts)."""

@@ -1,15 +1,20 @@
 """The poll engine: a batch of verifications polled concurrently, decided, written at once.
 
 For one batch of claimed ids (one Celery task):
-1. read the rows (one query); skip missing and terminal ones;
+1. read the rows (one query); skip missing and terminal ones, except approvals
+   watched until their re-verification time (`StoredVerification.watched`);
 2. per provider, ask the governor how many calls may go now (circuit breaker,
    fleet-wide rate limit); the others are deferred, not counted against;
-3. call the providers concurrently on the process's event loop, outside any
-   transaction, every answer bounded by the transport;
-4. decide each row with the pure rules (`worker.domain.decisions`); an
-   unexpected exception in one poll becomes that row's `internal_error`;
-5. tell the governor how each provider answered;
-6. apply every decision in ONE transaction, each guarded by its row's version.
+3. among the granted rows of a provider that can sync (gu1), those the sync rule
+   picks (`worker.domain.sync`) get a sync first, as far as the governor's sync
+   cap and rate limit allow (`admit_sync`); the others are only polled;
+4. call the providers concurrently on the process's event loop, outside any
+   transaction, every answer bounded by the transport (a sync, then its poll);
+5. decide each row with the pure rules (`worker.domain.decisions`, `.watch` for
+   a watched approval); an unexpected exception in one poll becomes that row's
+   `internal_error`;
+6. tell the governor how each provider answered (syncs aside: their poll says);
+7. apply every decision in ONE transaction, each guarded by its row's version.
 
 Guarantees kept from the one-poll-per-task design: the version-guarded write
 (a concurrent or duplicated poll of the same row loses and changes nothing),
@@ -27,12 +32,12 @@ from collections import defaultdict
 from collections.abc import Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Protocol, TypeVar
+from typing import Any, Protocol, TypeVar, runtime_checkable
 
 import structlog
 from redis.exceptions import RedisError
 
-from worker.adapters.contract import ProviderAdapter, Transport
+from worker.adapters.contract import ProviderAdapter, Transport, extra_map_variable
 from worker.domain.decisions import (
     Decision,
     Deferred,
@@ -43,6 +48,7 @@ from worker.domain.decisions import (
     decide,
     is_too_old,
     timed_out,
+    with_sync,
 )
 from worker.domain.errors import (
     ErrorCode,
@@ -50,8 +56,12 @@ from worker.domain.errors import (
     RateLimitedError,
     TransientProviderError,
 )
+from worker.domain.events import REVERIFICATION_DUE
 from worker.domain.results import PollResult
 from worker.domain.schedule import SchedulePlan
+from worker.domain.sync import SyncAttempt, sync_due
+from worker.domain.unknown_words import UnknownWords
+from worker.domain.watch import decide_watch
 from worker.services.governor import CircuitState, ProviderGovernor
 from worker.services.ports import VerificationStore
 
@@ -76,6 +86,32 @@ class PollObserver(Protocol):
         """The provider's breaker changed state (seen by this worker)."""
 
 
+# Optional hooks for what the providers said beyond statuses: an observer with the method
+# gets it (checked once per engine, each hook on its own), one without is left alone.
+
+
+@runtime_checkable
+class UnknownStatusHook(Protocol):
+    def unknown_status(self, provider: str, word_label: str) -> None:
+        """A committed poll answered with a word the adapter's table lacks.
+
+        `word_label` is bounded (`worker.domain.unknown_words`: at most 40 safe
+        characters, at most 20 words per provider per process, then "_other").
+        """
+
+
+@runtime_checkable
+class SyncHook(Protocol):
+    def sync_finished(self, provider: str, outcome: str) -> None:
+        """A committed sync request: `outcome` is "accepted" or an ErrorCode value."""
+
+
+@runtime_checkable
+class ReverificationHook(Protocol):
+    def reverification_due(self, provider: str, trigger: str) -> None:
+        """A committed reverification_due event: trigger needs_reverification | expired."""
+
+
 class NoObserver:
     def call_finished(self, provider: str, seconds: float, outcome: str) -> None:
         return None
@@ -89,8 +125,30 @@ class NoObserver:
     def circuit_changed(self, provider: str, state: CircuitState) -> None:
         return None
 
+    def unknown_status(self, provider: str, word_label: str) -> None:
+        return None
+
+    def sync_finished(self, provider: str, outcome: str) -> None:
+        return None
+
+    def reverification_due(self, provider: str, trigger: str) -> None:
+        return None
+
 
 Runner = Callable[[Coroutine[Any, Any, Any]], Any]
+
+
+@dataclass(frozen=True)
+class Call:
+    """One row to call its provider for, and whether a sync goes first."""
+
+    row: StoredVerification
+    adapter: ProviderAdapter[Any]
+    sync: bool = False
+
+
+# What one call brought: the poll's observation, and the sync's outcome if one was asked.
+Fetched = tuple[PollResult | ProviderError, SyncAttempt | None]
 
 
 @dataclass
@@ -136,6 +194,16 @@ class PollEngine:
         self.rng = rng or random.SystemRandom()
         self.max_in_flight = max_in_flight
         self.observer: PollObserver = observer or NoObserver()
+        watcher = self.observer
+        self.on_unknown: UnknownStatusHook = (
+            watcher if isinstance(watcher, UnknownStatusHook) else NoObserver()
+        )
+        self.on_sync: SyncHook = watcher if isinstance(watcher, SyncHook) else NoObserver()
+        self.on_reverification: ReverificationHook = (
+            watcher if isinstance(watcher, ReverificationHook) else NoObserver()
+        )
+        # Unknown status words seen by this process: logged once each, bounded.
+        self.unknown_words = UnknownWords()
         # Adaptive mode: the plan is re-read per batch (the learner caches it).
         self.schedule_source = schedule_source
 
@@ -147,10 +215,12 @@ class PollEngine:
         report.skipped = len(ids) - len(rows)
         now = self.clock()
         decisions: list[Decision] = []
-        to_call: list[tuple[StoredVerification, ProviderAdapter[Any]]] = []
+        to_call: list[Call] = []
         by_provider: dict[str, list[StoredVerification]] = defaultdict(list)
         for row in rows:
-            if row.status.is_terminal:
+            if row.watched:
+                by_provider[row.provider].append(row)
+            elif row.status.is_terminal:
                 report.skipped += 1
             elif is_too_old(row, now, self.policy):
                 decisions.append(timed_out(row, now, self.policy))
@@ -168,14 +238,20 @@ class PollEngine:
                 continue
             granted, deferred = self._admit(provider, provider_rows, now)
             decisions.extend(deferred)
-            to_call.extend((row, adapter) for row in granted)
+            syncing = self._admit_syncs(provider, adapter, granted, now)
+            to_call.extend(Call(row, adapter, row.id in syncing) for row in granted)
 
-        observations = self.runner(self._fetch_all(to_call)) if to_call else []
+        fetched = self.runner(self._fetch_all(to_call)) if to_call else []
         now = self.clock()
         answered: dict[str, list[Observation]] = defaultdict(list)
-        for (row, _adapter), observation in zip(to_call, observations, strict=True):
-            answered[row.provider].append(observation)
-            decisions.append(self._decide(row, observation, now))
+        for call, (observation, attempt) in zip(to_call, fetched, strict=True):
+            answered[call.row.provider].append(observation)
+            if call.row.watched and isinstance(observation, PollResult):
+                _log_watched_answer(call.row, observation)
+            decision = self._decide(call.row, observation, now)
+            if attempt is not None:
+                decision = with_sync(decision, attempt, now)
+            decisions.append(decision)
         for provider, provider_observations in answered.items():
             try:
                 self._report_to_governor(provider, provider_observations)
@@ -195,6 +271,9 @@ class PollEngine:
                 report.event_ids.append(decision.event["event_id"])
             _log_decision(decision)
             self.observer.decision_applied(decision)
+            if decision.error is not None and decision.error.code is ErrorCode.UNKNOWN_STATUS:
+                self._unknown_status(decision)
+            self._report_facts(decision)
         if report.conflicts:
             log.info("polls_superseded", count=report.conflicts)
         return report
@@ -232,16 +311,57 @@ class PollEngine:
         )
         return rows[: admission.granted], [self._decide(row, reason, now) for row in rest]
 
-    async def _fetch_all(
-        self, calls: list[tuple[StoredVerification, ProviderAdapter[Any]]]
-    ) -> list[Observation]:
+    def _admit_syncs(
+        self,
+        provider: str,
+        adapter: ProviderAdapter[Any],
+        rows: list[StoredVerification],
+        now: datetime,
+    ) -> set[int]:
+        """The ids among `rows` to sync before polling (the rule, then the governor's cap)."""
+        policy = self.policy.sync
+        if not adapter.supports_sync or not policy.enabled:
+            return set()
+        wanted = [row.id for row in rows if sync_due(row, now, policy)]
+        if not wanted:
+            return set()
+        allowed = len(wanted)
+        if self.governor is not None:
+            try:
+                allowed = self.governor.admit_sync(provider, len(wanted), policy.max_per_minute)
+            except RedisError as exc:
+                # No cap can be checked: no sync now (the rows are polled as usual).
+                log.warning(
+                    "sync_admission_failed", provider=provider, error_type=type(exc).__name__
+                )
+                return set()
+        return set(wanted[:allowed])
+
+    async def _fetch_all(self, calls: list[Call]) -> list[Fetched]:
         limit = asyncio.Semaphore(self.max_in_flight)
 
-        async def one(row: StoredVerification, adapter: ProviderAdapter[Any]) -> Observation:
+        async def one(call: Call) -> Fetched:
             async with limit:
-                return await self._fetch_one(row, adapter)
+                attempt = await self._sync(call) if call.sync else None
+                return await self._fetch_one(call.row, call.adapter), attempt
 
-        return list(await asyncio.gather(*(one(row, adapter) for row, adapter in calls)))
+        return list(await asyncio.gather(*(one(call) for call in calls)))
+
+    async def _sync(self, call: Call) -> SyncAttempt | None:
+        """Ask the provider to re-sync this verification; its outcome, never an exception."""
+        row = call.row
+        try:
+            return await call.adapter.request_sync(
+                self.transport, row.external_id, row.verification_type
+            )
+        except Exception as exc:
+            log.error(
+                "sync_crashed",
+                verification_id=row.id,
+                provider=row.provider,
+                error_type=type(exc).__name__,
+            )
+            return SyncAttempt(ErrorCode.INTERNAL_ERROR.value)
 
     async def _fetch_one(
         self, row: StoredVerification, adapter: ProviderAdapter[Any]
@@ -277,8 +397,9 @@ class PollEngine:
             )
 
     def _decide(self, row: StoredVerification, observation: Observation, now: datetime) -> Decision:
+        rule = decide_watch if row.watched else decide
         try:
-            return decide(row, observation, now, self.policy, self.rng)
+            return rule(row, observation, now, self.policy, self.rng)
         except Exception as exc:
             log.error(
                 "decision_crashed",
@@ -289,7 +410,31 @@ class PollEngine:
             error = TransientProviderError(
                 ErrorCode.INTERNAL_ERROR, f"unexpected {type(exc).__name__} while deciding"
             )
-            return decide(row, error, now, self.policy, self.rng)
+            return rule(row, error, now, self.policy, self.rng)
+
+    def _report_facts(self, decision: Decision) -> None:
+        """Syncs and re-verification notices, to the log and the optional observer hooks."""
+        row = decision.stored
+        for action in decision.actions:
+            log.info(
+                "provider_sync",
+                verification_id=row.id,
+                provider=row.provider,
+                outcome=action.outcome,
+                http_status=action.http_status,
+            )
+            self.on_sync.sync_finished(row.provider, action.outcome)
+        event = decision.event
+        if event is not None and event["event_type"] == REVERIFICATION_DUE:
+            trigger = str(event["reverification"]["trigger"])
+            log.info(
+                "reverification_due",
+                verification_id=row.id,
+                provider=row.provider,
+                trigger=trigger,
+                event_id=event["event_id"],
+            )
+            self.on_reverification.reverification_due(row.provider, trigger)
 
     def _report_to_governor(self, provider: str, observations: list[Observation]) -> None:
         if self.governor is None:
@@ -310,6 +455,28 @@ class PollEngine:
         if changed is not None:
             self._circuit_changed(provider, changed)
 
+    def _unknown_status(self, decision: Decision) -> None:
+        """Count the word, and log it the first time this process sees it (WARNING)."""
+        row = decision.stored
+        error = decision.error
+        word = error.provider_status if error is not None else None
+        sighting = self.unknown_words.seen(row.provider, word or decision.update.provider_status)
+        if sighting.first:
+            log.warning(
+                "unknown_provider_status",
+                provider=row.provider,
+                provider_status=sighting.label,
+                verification_id=row.id,
+                map_with=extra_map_variable(row.provider.upper()),
+            )
+        elif sighting.capped_now:
+            log.warning(
+                "unknown_provider_status_words_capped",
+                provider=row.provider,
+                words=self.unknown_words.max_words,
+            )
+        self.on_unknown.unknown_status(row.provider, sighting.label)
+
     def _circuit_changed(self, provider: str, state: CircuitState) -> None:
         _log_circuit(provider, state)
         self.observer.circuit_changed(provider, state)
@@ -328,6 +495,19 @@ def _provider_answered(observation: Observation) -> bool:
         and not observation.provider_wide
         and not isinstance(observation, RateLimitedError)
     )
+
+
+def _log_watched_answer(row: StoredVerification, answer: PollResult) -> None:
+    """A watched approval whose provider now says another status: kept approved (a terminal
+    status is final), the word recorded; said once per check, for an operator to look at."""
+    if answer.status is not row.status:
+        log.warning(
+            "watched_status_differs",
+            verification_id=row.id,
+            provider=row.provider,
+            status=row.status.value,
+            provider_says=answer.status.value,
+        )
 
 
 def _log_circuit(provider: str, state: CircuitState) -> None:

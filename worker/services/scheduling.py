@@ -10,6 +10,10 @@ next sweep: nothing while its circuit is open (its rows stay due, so they are
 polled as soon as it closes), a few probes when it is half-open, its rate plus
 its burst otherwise. The cost of a sweep follows the due rows, not the table
 size: each claim reads the (provider, next_poll_at) index.
+
+A row is due by its `next_poll_at` alone, whatever its status: an approval watched
+until its re-verification time (worker.domain.reverification) keeps one and is
+claimed like any other row; every other terminal row has none and is never claimed.
 """
 
 from __future__ import annotations

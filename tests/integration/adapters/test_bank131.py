@@ -92,6 +92,26 @@ def test_both_methods_are_signed_and_accepted(fake_providers, new_session_id, ma
     assert fake_providers.request_count("bank131", session_id) == 2
 
 
+def test_version_2_0_is_served_with_get_and_answers_the_same_way(
+    fake_providers, new_session_id, make_adapter
+):
+    session_id, result = poll(
+        fake_providers, new_session_id, make_adapter, ["pending", "ok"], api_version="v2.0"
+    )
+    assert result.status is VerificationStatus.IN_PROGRESS
+    adapter = make_adapter("bank131", api_version="v2.0")
+    assert adapter.method == "GET"
+    assert adapter.fetch_status(session_id, None).status is VerificationStatus.APPROVED
+
+
+def test_version_2_0_is_not_documented_with_post(fake_providers, new_session_id, make_adapter):
+    # The fake follows the documents: a POST to v2.0 is refused, so a wrong method fails here.
+    overrides = {"api_version": "v2.0", "method": "POST"}
+    with pytest.raises(PermanentProviderError) as info:
+        poll(fake_providers, new_session_id, make_adapter, ["ok"], **overrides)
+    assert info.value.http_status == 405
+
+
 def test_ok_summary_leaves_the_participant_in_the_payload_only(
     fake_providers, new_session_id, make_adapter
 ):

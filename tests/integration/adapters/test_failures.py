@@ -32,7 +32,7 @@ from .conftest import TIMEOUT_DELAY
 
 PROVIDERS = ["notus", "bank131", "gu1", "predicate"]
 # A status word each provider knows, to show that polling goes on normally after a fault.
-KNOWN = {"notus": "IN_REVIEW", "bank131": "pending", "gu1": "in_review", "predicate": "submitted"}
+KNOWN = {"notus": "VERIFYING", "bank131": "pending", "gu1": "in_review", "predicate": "submitted"}
 PERSONAL = {
     "notus": fake_notus.PERSONAL_VALUES,
     "bank131": fake_bank131.PERSONAL_VALUES,

@@ -12,8 +12,9 @@ def test_payload_is_the_whole_answer_and_summary_has_no_personal_data(
     fake_providers, new_session_id, make_adapter
 ):
     session_id = new_session_id("notus")
-    fake_providers.add_session("notus", session_id, ["APPROVED"])
+    fake_providers.add_session("notus", session_id, ["COMPLETED"])
     result = make_adapter("notus").fetch_status(session_id, None)
+    assert result.status is VerificationStatus.APPROVED
     assert result.payload["session"]["id"] == session_id
     stored = json.dumps(result.payload)
     summary = json.dumps(result.summary)
@@ -25,7 +26,9 @@ def test_payload_is_the_whole_answer_and_summary_has_no_personal_data(
     assert result.summary["document_category"] == fake.DOCUMENT_CATEGORY
     assert result.summary["created_at"] == fake.CREATED_AT
     assert "updated_at" in result.summary
+    assert result.summary["individual_id"] == fake.INDIVIDUAL_ID
     assert set(result.summary) == {
+        "individual_id",
         "liveness_required",
         "document_type",
         "document_category",
@@ -39,7 +42,21 @@ def test_ids_with_reserved_url_characters_are_quoted_and_still_reach_the_session
     fake_providers, make_adapter
 ):
     session_id = "sess:1.a_b-c"
-    fake_providers.add_session("notus", session_id, ["IN_PROGRESS"])
+    fake_providers.add_session("notus", session_id, ["VERIFYING"])
     result = make_adapter("notus").fetch_status(session_id, None)
-    assert result.status is VerificationStatus.IN_PROGRESS
+    assert result.status is VerificationStatus.IN_REVIEW
     assert fake_providers.request_count("notus", session_id) == 1
+
+
+def test_a_session_before_completion_has_no_individual_id_and_keeps_its_liveness_flag(
+    fake_providers, new_session_id, make_adapter
+):
+    # Fixture: notus.txt's example answer (PENDING, livenessRequired) as the fake renders it.
+    session_id = new_session_id("notus")
+    fake_providers.add_session(
+        "notus", session_id, [{"status": "VERIFYING", "liveness_required": False}]
+    )
+    result = make_adapter("notus").fetch_status(session_id, None)
+    assert result.status is VerificationStatus.IN_REVIEW
+    assert "individual_id" not in result.summary
+    assert result.summary["liveness_required"] is False

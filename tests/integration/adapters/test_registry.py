@@ -30,7 +30,10 @@ def test_names_and_classes_come_from_one_tuple():
         assert adapter_class(cls.name) is cls
         assert issubclass(cls, ProviderAdapter)
         assert cls.env_prefix == cls.name.upper()
-        assert all(v.startswith(cls.env_prefix + "_") for v in cls.env_variables())
+        own = f"{cls.env_prefix}_"
+        operators = f"KYC_{cls.env_prefix}_STATUS_MAP_EXTRA"
+        assert all(v.startswith(own) or v == operators for v in cls.env_variables())
+        assert operators in cls.env_variables()
 
 
 @pytest.mark.parametrize("name", ["nope", "NOTUS", "", "notus ", None, ["notus"]])

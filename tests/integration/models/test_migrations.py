@@ -64,3 +64,41 @@ def test_the_retention_index_built_by_hand_first_is_kept(database_url):
         assert "ix_verifications_response_kept" in indexes
     finally:
         engine.dispose()
+
+
+def test_0006_keeps_existing_rows_unwatched_and_downgrades(database_url):
+    from datetime import UTC, datetime
+
+    from sqlalchemy import text
+
+    config = alembic_config(database_url)
+    command.upgrade(config, "0005")
+    engine = create_db_engine(database_url)
+    created = datetime(2026, 1, 1, tzinfo=UTC)
+    try:
+        with engine.begin() as connection:
+            connection.execute(
+                text(
+                    "INSERT INTO verifications (provider, external_id, status, poll_attempts, "
+                    "error_count, permanent_error_count, total_polls, version, created_at, "
+                    "updated_at, finished_at) VALUES ('gu1', 'val-old', 'approved', 0, 0, 0, 1, "
+                    "2, :t, :t, :t)"
+                ),
+                {"t": created},
+            )
+        command.upgrade(config, "0006")
+        with engine.connect() as connection:
+            row = connection.execute(
+                text(
+                    "SELECT status, expires_at, reverification_event_at, last_sync_at "
+                    "FROM verifications WHERE external_id = 'val-old'"
+                )
+            ).one()
+        assert tuple(row) == ("approved", None, None, None)
+        assert "verification_actions" in inspect(engine).get_table_names()
+        command.downgrade(config, "0005")
+        assert "verification_actions" not in inspect(engine).get_table_names()
+        columns = {c["name"] for c in inspect(engine).get_columns("verifications")}
+        assert not columns & {"expires_at", "reverification_event_at", "last_sync_at"}
+    finally:
+        engine.dispose()

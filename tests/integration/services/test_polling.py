@@ -293,7 +293,9 @@ def test_events_carry_no_personal_data(db):
         "error_code",
         "related_external_id",
         "occurred_at",
+        "summary",
     }
+    assert events[0].payload["summary"] == {}  # the scripted answer has no summary
 
 
 def test_a_pointer_to_an_earlier_check_starts_tracking_it(db):

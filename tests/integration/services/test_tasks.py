@@ -55,7 +55,7 @@ def test_track_task_refuses_tracking_beyond_the_providers_ceiling(runtime_env, m
 
 
 def test_beat_tasks_poll_due_verifications_and_publish_their_events(runtime_env, fake_providers):
-    fake_providers.add_session("notus", "sess-tasks-1", ["IN_REVIEW", "APPROVED"])
+    fake_providers.add_session("notus", "sess-tasks-1", ["VERIFYING", "COMPLETED"])
     client = redis.Redis.from_url(runtime_env.settings.redis_url)
     pubsub = client.pubsub(ignore_subscribe_messages=True)
     pubsub.subscribe(runtime_env.settings.events_channel)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -12,7 +14,12 @@ from worker.adapters.gu1 import Gu1Adapter
 from worker.adapters.notus import NotusAdapter
 from worker.adapters.predicate import PredicateAdapter
 from worker.adapters.registry import PROVIDER_NAMES, adapter_class, build_adapter
-from worker.domain.errors import PermanentProviderError, ProviderConfigurationError
+from worker.config import Settings
+from worker.domain.errors import (
+    ConfigurationError,
+    PermanentProviderError,
+    ProviderConfigurationError,
+)
 
 UUID = "550e8400-e29b-41d4-a716-446655440000"
 HOSTILE_IDS = [
@@ -146,6 +153,8 @@ BROKEN = [
     ("bank131", {"signing_mode": "rsa"}),
     ("bank131", {"signing_mode": "guess"}),
     ("bank131", {"method": "PUT"}),
+    ("bank131", {"api_version": "v3"}),
+    ("bank131", {"api_version": "1.1"}),
     ("gu1", {"base_url": ""}),
     ("gu1", {"api_key": ""}),
     ("predicate", {"base_url": ""}),
@@ -173,6 +182,41 @@ def test_bank131_needs_no_signature_by_default():
     request = build_adapter("bank131", settings).build_request("123", None)
     assert "X-PARTNER-SIGN" not in request.headers
     assert request.headers["X-PARTNER-PROJECT"] == "proj"
+
+
+@pytest.mark.parametrize(
+    ("base_url", "version", "method", "expected"),
+    [
+        # bank131.txt (v1.1): GET on the stage host, POST on the live host
+        ("https://kyc-stage.bank131.ru", "v1.1", "", ("GET", "/api/v1.1/check/7")),
+        ("https://kyc.bank131.ru", "v1.1", "", ("POST", "/api/v1.1/check/7")),
+        ("https://KYC.bank131.ru/", "v1.1", "", ("POST", "/api/v1.1/check/7")),
+        # developer.131.ru/en/verification/verification-status (v2.0): GET on both hosts
+        ("https://kyc.bank131.ru", "v2.0", "", ("GET", "/api/v2.0/check/7")),
+        ("https://kyc-stage.bank131.ru", "V2.0", "", ("GET", "/api/v2.0/check/7")),
+        # any other host (a proxy, the fakes): GET
+        ("https://proxy.test/bank131", "v1.1", "", ("GET", "/bank131/api/v1.1/check/7")),
+        # an explicit BANK131_METHOD wins
+        ("https://kyc.bank131.ru", "v1.1", "get", ("GET", "/api/v1.1/check/7")),
+        ("https://kyc.bank131.ru", "v2.0", "POST", ("POST", "/api/v2.0/check/7")),
+    ],
+)
+def test_bank131_version_and_method_follow_the_documents_per_host(
+    base_url, version, method, expected
+):
+    settings = Bank131Settings(base_url=base_url, project="p", api_version=version, method=method)
+    request = build_adapter("bank131", settings).build_request("7", None)
+    assert (request.method, urlsplit(request.url).path) == expected
+    assert request.body == b""
+
+
+def test_bank131_version_is_read_from_the_environment():
+    env = {"BANK131_BASE_URL": "https://kyc.bank131.ru", "BANK131_PROJECT": "p"}
+    default = Settings.from_env(env).providers["bank131"]
+    assert isinstance(default, Bank131Settings) and default.api_version == "v1.1"
+    newer = Settings.from_env({**env, "BANK131_API_VERSION": "v2.0"}).providers["bank131"]
+    request = build_adapter("bank131", newer).build_request("7", None)
+    assert (request.method, urlsplit(request.url).path) == ("GET", "/api/v2.0/check/7")
 
 
 def test_a_bad_base_url_is_refused_without_quoting_it():
@@ -203,3 +247,31 @@ def test_a_base_url_with_valid_escapes_is_sent_as_written():
     settings = ApiKeySettings(base_url="https://kyc.example/api%20v2/", api_key=KEY)
     request = build_adapter("notus", settings).build_request("sess-1", None)
     assert request.url.startswith("https://kyc.example/api%20v2/")
+
+
+@pytest.mark.parametrize(
+    ("base_url", "allowed"),
+    [
+        ("https://api.example.com", True),
+        ("http://127.0.0.1:8080/notus", True),
+        ("http://localhost:8080", True),
+        ("http://[::1]:8080", True),
+        ("http://api.example.com", False),
+        ("http://10.0.0.5:8080", False),
+    ],
+)
+def test_plain_http_is_refused_off_loopback_unless_allowed(base_url, allowed):
+    settings = ApiKeySettings(base_url=base_url, api_key=KEY)
+    if allowed:
+        NotusAdapter(settings)
+    else:
+        with pytest.raises(ProviderConfigurationError, match="NOTUS_ALLOW_INSECURE_HTTP"):
+            NotusAdapter(settings)
+        NotusAdapter(dataclasses.replace(settings, allow_insecure_http=True))
+
+
+def test_the_insecure_http_switch_is_a_boolean_setting():
+    assert NotusAdapter.settings_from_env({"NOTUS_ALLOW_INSECURE_HTTP": "true"}).allow_insecure_http
+    assert not NotusAdapter.settings_from_env({}).allow_insecure_http
+    with pytest.raises(ConfigurationError, match="true or false"):
+        NotusAdapter.settings_from_env({"NOTUS_ALLOW_INSECURE_HTTP": "maybe"})
