@@ -82,10 +82,20 @@ class VerificationView:
     last_polled_at: datetime | None
     next_poll_at: datetime | None
     finished_at: datetime | None
+    # Re-verification (gu1): when the approval expires, when its reverification_due event
+    # was written; and when a stuck verification was last synced.
+    expires_at: datetime | None = None
+    reverification_event_at: datetime | None = None
+    last_sync_at: datetime | None = None
 
     @property
     def terminal(self) -> bool:
         return self.status in TERMINAL_STATUSES
+
+    @property
+    def watched(self) -> bool:
+        """A decided verification still checked now and then (an approval that expires)."""
+        return self.terminal and self.next_poll_at is not None
 
     @property
     def in_status_since(self) -> datetime | None:
@@ -114,6 +124,9 @@ class VerificationView:
             last_polled_at=row.last_polled_at,
             next_poll_at=row.next_poll_at,
             finished_at=row.finished_at,
+            expires_at=row.expires_at,
+            reverification_event_at=row.reverification_event_at,
+            last_sync_at=row.last_sync_at,
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -122,6 +135,7 @@ class VerificationView:
             value = getattr(self, item.name)
             document[item.name] = iso(value) if isinstance(value, datetime) else value
         document["terminal"] = self.terminal
+        document["watched"] = self.watched
         return document
 
 

@@ -315,6 +315,8 @@ def test_names_and_labels_follow_the_conventions():
             "source",
             "task",  # a kyc-poller task name, else "other"
             "queue",  # a kyc-poller queue, else "other"
+            "provider_status",  # an unknown word, bounded by worker.domain.unknown_words
+            "trigger",  # needs_reverification | expired
         }, spec.name
 
 
@@ -378,3 +380,22 @@ def test_metrics_off_means_no_directory(tmp_path, monkeypatch):
     assert metrics.prepare_process_metrics(settings) is None
     assert metrics.MULTIPROC_ENV not in os.environ
     assert list(tmp_path.iterdir()) == []
+
+
+def test_unknown_words_syncs_and_reverifications_are_counted_with_bounded_labels(
+    registry, observer
+):
+    observer.unknown_status("notus", "ON_HOLD")
+    observer.unknown_status("notus", "ON_HOLD")
+    observer.sync_finished("gu1", "accepted")
+    observer.sync_finished("gu1", "a word no one knows")
+    observer.reverification_due("gu1", "expired")
+    observer.reverification_due("../x", "whatever")
+    name = "kyc_poller_unknown_provider_status_total"
+    assert value(registry, name, provider="notus", provider_status="ON_HOLD") == 2
+    syncs = "kyc_poller_provider_syncs_total"
+    assert value(registry, syncs, provider="gu1", outcome="accepted") == 1
+    assert value(registry, syncs, provider="gu1", outcome="other") == 1
+    due = "kyc_poller_reverifications_due_total"
+    assert value(registry, due, provider="gu1", trigger="expired") == 1
+    assert value(registry, due, provider="other", trigger="other") == 1

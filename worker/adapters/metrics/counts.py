@@ -22,10 +22,13 @@ from worker.adapters.metrics.specs import (
     POLLS_DEFERRED,
     PROVIDER_CALL_DURATION,
     PROVIDER_CALLS,
+    PROVIDER_SYNCS,
+    REVERIFICATIONS_DUE,
     TASKS_REFUSED,
     TRACKING_REQUESTS,
     TRACKING_RESULTS,
     TRANSITIONS,
+    UNKNOWN_STATUSES,
     MetricSpec,
     bounded_label,
     provider_label,
@@ -47,6 +50,9 @@ class Instruments:
     circuit_changes: Counter
     detection_delay: Histogram
     detection_delay_upper_bound: Histogram
+    unknown_statuses: Counter
+    provider_syncs: Counter
+    reverifications_due: Counter
     tracking_requests: Counter
     tasks_refused: Counter
     events_published: Counter
@@ -76,6 +82,9 @@ class Instruments:
             circuit_changes=counter(CIRCUIT_CHANGES),
             detection_delay=histogram(DETECTION_DELAY),
             detection_delay_upper_bound=histogram(DETECTION_DELAY_UPPER_BOUND),
+            unknown_statuses=counter(UNKNOWN_STATUSES),
+            provider_syncs=counter(PROVIDER_SYNCS),
+            reverifications_due=counter(REVERIFICATIONS_DUE),
             tracking_requests=counter(TRACKING_REQUESTS),
             tasks_refused=counter(TASKS_REFUSED),
             events_published=counter(EVENTS_PUBLISHED),

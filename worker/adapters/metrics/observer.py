@@ -8,8 +8,12 @@ from datetime import UTC, datetime
 from worker.adapters.metrics.counts import Instruments
 from worker.adapters.metrics.specs import DEFERRAL_REASONS, bounded_label, provider_label
 from worker.domain.decisions import Decision, Outcome
-from worker.domain.errors import TransitionReason
+from worker.domain.errors import ErrorCode, TransitionReason
+from worker.domain.reverification import Trigger as ReverificationTrigger
 from worker.services.governor import CircuitState
+
+SYNC_OUTCOMES = ("accepted", *(code.value for code in ErrorCode))
+REVERIFICATION_TRIGGERS = tuple(trigger.value for trigger in ReverificationTrigger)
 
 
 class PrometheusObserver:
@@ -55,6 +59,20 @@ class PrometheusObserver:
 
     def circuit_changed(self, provider: str, state: CircuitState) -> None:
         self.metrics.circuit_changes.labels(provider_label(provider), state.value).inc()
+
+    def unknown_status(self, provider: str, word_label: str) -> None:
+        # The word is already bounded (worker.domain.unknown_words): a label is safe.
+        self.metrics.unknown_statuses.labels(provider_label(provider), word_label).inc()
+
+    def sync_finished(self, provider: str, outcome: str) -> None:
+        self.metrics.provider_syncs.labels(
+            provider_label(provider), bounded_label(outcome, SYNC_OUTCOMES)
+        ).inc()
+
+    def reverification_due(self, provider: str, trigger: str) -> None:
+        self.metrics.reverifications_due.labels(
+            provider_label(provider), bounded_label(trigger, REVERIFICATION_TRIGGERS)
+        ).inc()
 
     def _observe_detection(self, provider: str, decision: Decision, seen_at: datetime) -> None:
         changed_at = provider_change_time(decision)

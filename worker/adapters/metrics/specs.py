@@ -114,6 +114,26 @@ DETECTION_DELAY_UPPER_BOUND = MetricSpec(
     "worker process to the poll that saw its status change.",
     DETECTION_BUCKETS,
 )
+UNKNOWN_STATUSES = MetricSpec(
+    "kyc_poller_unknown_provider_status_total",
+    "counter",
+    ("provider", "provider_status"),
+    "Polls answered with a status word the provider's table lacks, by word (bounded: at most "
+    '40 safe characters, 20 words per provider, then "_other"; see kyc-poller '
+    "unknown-statuses).",
+)
+PROVIDER_SYNCS = MetricSpec(
+    "kyc_poller_provider_syncs_total",
+    "counter",
+    ("provider", "outcome"),
+    'Sync requests for stuck verifications (gu1), by outcome: "accepted" or the error code.',
+)
+REVERIFICATIONS_DUE = MetricSpec(
+    "kyc_poller_reverifications_due_total",
+    "counter",
+    ("provider", "trigger"),
+    "verification.reverification_due events committed, by trigger (needs_reverification, expired).",
+)
 TRACKING_REQUESTS = MetricSpec(
     "kyc_poller_tracking_requests_total",
     "counter",
@@ -152,6 +172,9 @@ WORKER_METRICS = (
     CIRCUIT_CHANGES,
     DETECTION_DELAY,
     DETECTION_DELAY_UPPER_BOUND,
+    UNKNOWN_STATUSES,
+    PROVIDER_SYNCS,
+    REVERIFICATIONS_DUE,
     TRACKING_REQUESTS,
     TASKS_REFUSED,
     EVENTS_PUBLISHED,

@@ -4,6 +4,7 @@ It reads the same environment as the workers (`Settings.from_env()`). One module
 group of commands, all sharing `base` (exit codes, errors, output, parameter types):
 
     verifications   track, status, history, list, retry, poll-now
+    watchlists      unknown-statuses, reverifications
     providers       pause, resume, providers, provider-reset
     events          events (and `kyc-events`, its alias)
     diagnostics     outbox, doctor
@@ -22,7 +23,7 @@ from collections.abc import Sequence
 
 import click
 
-from worker.entrypoints.cli import diagnostics, events, providers, verifications
+from worker.entrypoints.cli import diagnostics, events, providers, verifications, watchlists
 from worker.entrypoints.cli.base import (
     EXIT_FAILED,
     EXIT_NOT_FOUND,
@@ -54,7 +55,7 @@ def cli() -> None:
     """
 
 
-for _module in (verifications, providers, events, diagnostics):
+for _module in (verifications, watchlists, providers, events, diagnostics):
     for _command in _module.COMMANDS:
         cli.add_command(_command)
 

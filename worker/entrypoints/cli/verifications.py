@@ -31,7 +31,7 @@ from worker.entrypoints.cli.base import (
     table,
     when,
 )
-from worker.services import admin
+from worker.services import admin, timeline
 
 
 @click.command()
@@ -105,7 +105,9 @@ def status(provider: str, external_id: str, as_json: bool) -> None:
         return
     now = utcnow()
     provider_status = f" (provider says {view.provider_status!r})" if view.provider_status else ""
-    if view.terminal:
+    if view.watched:
+        next_poll = f"{when(view.next_poll_at, now)} (decided; checked until re-verification)"
+    elif view.terminal:
         next_poll = "- (terminal: not polled any more)"
     elif view.next_poll_at is None:
         next_poll = "- (not scheduled)"
@@ -134,6 +136,11 @@ def status(provider: str, external_id: str, as_json: bool) -> None:
         ("finished", when(view.finished_at, now)),
         ("version", str(view.version)),
     ]
+    if view.expires_at is not None or view.reverification_event_at is not None:
+        lines.append(("approval expires", when(view.expires_at, now)))
+        lines.append(("reverification", when(view.reverification_event_at, now)))
+    if view.last_sync_at is not None:
+        lines.append(("last synced", when(view.last_sync_at, now)))
     for label, value in lines:
         click.echo(f"{label:<16} {value}")
 
@@ -150,37 +157,46 @@ def status(provider: str, external_id: str, as_json: bool) -> None:
 )
 @json_option
 def history(provider: str, external_id: str, limit: int, as_json: bool) -> None:
-    """The transitions of one verification, oldest first."""
+    """The transitions of one verification, oldest first, with the syncs asked for it."""
     canonical_id = canonical(provider, external_id)
     with services() as runtime:
         db = database(runtime)
         view = admin.get_verification(db, provider, canonical_id)
         if view is None:
             not_tracked(provider, canonical_id)
-        transitions = admin.get_history(db, view.verification_id, limit)
+        entries = timeline.history_with_actions(db, view.verification_id, limit)
     if as_json:
-        for item in transitions:
+        for item in entries:
             emit({"verification_id": view.verification_id, **item.to_json()})
         return
     click.echo(f"verification {view.verification_id}  {provider} {canonical_id}  now {view.status}")
-    if not transitions:
+    if not entries:
         click.echo("no transitions yet")
         return
-    table(
-        ["version", "occurred at", "from", "to", "reason", "error code", "provider status"],
-        [
-            [
-                str(t.version),
-                t.occurred_at.strftime("%Y-%m-%d %H:%M:%SZ") if t.occurred_at else "-",
-                t.from_status,
-                t.to_status,
-                t.reason,
-                t.error_code or "-",
-                t.provider_status or "-",
-            ]
-            for t in transitions
-        ],
-    )
+    rows = []
+    for entry in entries:
+        at = entry.occurred_at.strftime("%Y-%m-%d %H:%M:%SZ") if entry.occurred_at else "-"
+        if entry.transition is not None:
+            t = entry.transition
+            rows.append(
+                [
+                    str(t.version),
+                    at,
+                    t.from_status,
+                    t.to_status,
+                    t.reason,
+                    t.error_code or "-",
+                    t.provider_status or "-",
+                ]
+            )
+        else:
+            assert entry.action is not None
+            a = entry.action
+            said = f", {provider} said {a.detail}" if a.detail else ""
+            http = f"HTTP {a.http_status}" if a.http_status else "no answer"
+            note = f"({a.kind} {a.outcome}: {http}{said})"
+            rows.append([str(a.verification_version), at, note, "", "", "", ""])
+    table(["version", "occurred at", "from", "to", "reason", "error code", "provider status"], rows)
 
 
 @click.command(name="list")
@@ -253,7 +269,9 @@ def list_(
     rows = []
     for v in listing.verifications:
         since = v.in_status_since
-        if v.terminal:
+        if v.watched and v.next_poll_at is not None:
+            next_poll = f"check in {format_span((v.next_poll_at - now).total_seconds())}"
+        elif v.terminal:
             next_poll = "-"
         elif v.next_poll_at is None:
             next_poll = "?"
