@@ -30,6 +30,7 @@ from worker.domain.errors import (
     RequestRejected,
 )
 from worker.domain.results import PollResult
+from worker.domain.webhooks import WebhookFormat
 
 __all__ = [
     "PollResult",
@@ -116,6 +117,8 @@ class ProviderAdapter(ABC, Generic[SettingsT]):
     # when an app tracks a verification without a type.
     verification_types: ClassVar[tuple[str, ...]] = ()
     default_verification_type: ClassVar[str | None] = None
+    # Optional capability: the provider's signed webhook (None: it has none we know).
+    webhook: ClassVar[WebhookFormat | None] = None
 
     def __init__(self, settings: SettingsT) -> None:
         self.settings = settings
@@ -165,6 +168,12 @@ class ProviderAdapter(ABC, Generic[SettingsT]):
             # A stored id or type this adapter refuses: no request, a permanent error.
             raise PermanentProviderError(ErrorCode.INVALID_EXTERNAL_ID, str(exc)) from None
         return self.interpret(await transport.send(self.name, request))
+
+    def build_stream_request(
+        self, external_id: str, verification_type: str | None
+    ) -> ProviderRequest | None:
+        """Optional capability: a status stream (server-sent events) request, or None."""
+        return None
 
     @classmethod
     def settings_from_env(cls, env: Mapping[str, str]) -> ProviderSettings:
