@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
+import time
+import urllib.request
 from pathlib import Path
 from typing import IO
 
@@ -114,6 +117,41 @@ def start_beat(env: dict[str, str], log_dir: Path) -> ChildProcess:
     schedule = str(log_dir / "celerybeat-schedule")
     argv = [*CELERY, "beat", "--loglevel=INFO", f"--schedule={schedule}"]
     return ChildProcess("beat", argv, env, log_dir / "beat.log")
+
+
+SERVICE_ARGS = ["-m", "worker.entrypoints.cli", "serve"]
+
+
+def start_service(
+    env: dict[str, str], log_dir: Path, *, port: int, host: str = "127.0.0.1", name: str = "service"
+) -> ChildProcess:
+    """The HTTP service (`kyc-poller serve`): webhooks, the app API, health, metrics."""
+    argv = [sys.executable, *SERVICE_ARGS, "--host", host, "--port", str(port)]
+    return ChildProcess(name, argv, env, log_dir / f"{name}.log")
+
+
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 right now (for a child process to bind)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def wait_for_http(url: str, timeout: float = 30.0, process: ChildProcess | None = None) -> None:
+    """Until `url` answers 200 (RuntimeError with the process's log tail if it never does)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process is not None and not process.running:
+            break
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.1)
+    tail = process.log_tail() if process is not None else ""
+    raise RuntimeError(f"{url} did not answer 200 within {timeout:g}s\n{tail}")
 
 
 def start_scheduler(env: dict[str, str], log_dir: Path) -> list[ChildProcess]:
