@@ -31,10 +31,19 @@ ROOT = Path(__file__).resolve().parents[3]
 COMPOSE_FILE = ROOT / "docker-compose.yml"
 SCHEMA_FILE = ROOT / "tests" / "data" / "compose-spec.json"
 
-SERVICES = {"postgres", "redis", "migrate", "fake-providers", "worker", "control", "beat"}
+SERVICES = {
+    "postgres",
+    "redis",
+    "migrate",
+    "fake-providers",
+    "worker",
+    "control",
+    "beat",
+    "ingress",
+}
 # Only with `docker compose --profile monitoring up`.
 MONITORING_SERVICES = {"prometheus", "grafana"}
-PRODUCT_SERVICES = {"migrate", "worker", "control", "beat"}
+PRODUCT_SERVICES = {"migrate", "worker", "control", "beat", "ingress"}
 APP_SERVICES = {*PRODUCT_SERVICES, "fake-providers"}
 PROVIDER_ENV = {
     "NOTUS_BASE_URL": "http://fake-providers:8080/notus",
@@ -110,7 +119,7 @@ def test_the_schema_check_is_not_vacuous(compose, validator, breakage):
     assert schema_errors(validator, broken)
 
 
-def test_the_seven_services(compose):
+def test_the_eight_services(compose):
     services = compose["services"]
     assert {name for name, service in services.items() if "profiles" not in service} == SERVICES
     assert set(services) == SERVICES | MONITORING_SERVICES
@@ -167,7 +176,7 @@ def test_commands(compose):
     ]
 
 
-@pytest.mark.parametrize("name", ["worker", "control", "beat"])
+@pytest.mark.parametrize("name", ["worker", "control", "beat", "ingress"])
 def test_worker_and_beat_start_after_migration_and_healthy_backends(compose, name):
     depends = compose["services"][name]["depends_on"]
     assert depends["migrate"] == {"condition": "service_completed_successfully"}
@@ -334,3 +343,18 @@ def test_monitoring_mounts_the_files_in_deploy(compose):
     assert home.startswith(path + "/")
     assert (ROOT / "deploy/grafana/dashboards" / home.removeprefix(path + "/")).is_file()
     assert "prometheusdata" in compose["volumes"]
+
+
+def test_the_http_service_is_served_health_checked_and_published_on_loopback(compose):
+    from worker.entrypoints.cli import cli
+
+    ingress = compose["services"]["ingress"]
+    command = ingress["command"]
+    assert command[:2] == ["kyc-poller", "serve"] and "serve" in cli.commands
+    port = command[command.index("--port") + 1]
+    assert command[command.index("--host") + 1] == "0.0.0.0"  # inside its container
+    assert ingress["ports"] == [f"127.0.0.1:{port}:{port}"]  # the host: loopback only
+    check = " ".join(ingress["healthcheck"]["test"])
+    assert f"http://127.0.0.1:{port}/healthz" in check
+    assert ingress["healthcheck"]["retries"] >= 2 and "start_period" in ingress["healthcheck"]
+    assert "GU1_WEBHOOK_SECRET" not in environment(ingress)  # secrets are the deployment's
