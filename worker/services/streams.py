@@ -118,9 +118,13 @@ class StreamManager:
         if self._session is not None:
             await self._session.close()
 
+    def _client(self) -> aiohttp.ClientSession:
+        if self._session is None:
+            connector = aiohttp.TCPConnector(limit=max(self.limits.max_streams, 1))
+            self._session = aiohttp.ClientSession(connector=connector)
+        return self._session
+
     async def _run(self) -> None:
-        connector = aiohttp.TCPConnector(limit=max(self.limits.max_streams, 1))
-        self._session = aiohttp.ClientSession(connector=connector)
         while True:
             try:
                 await self.refresh()
@@ -204,12 +208,12 @@ class StreamManager:
 
     async def _read(self, external_id: str, verification_type: str | None) -> None:
         request = self.adapter.build_stream_request(external_id, verification_type)
-        if request is None or self._session is None:
+        if request is None:
             raise RuntimeError("no status stream for this provider")
         timeout = aiohttp.ClientTimeout(
             total=self.limits.max_stream_seconds, sock_read=self.limits.idle_seconds
         )
-        async with self._session.get(
+        async with self._client().get(
             request.url, headers=dict(request.headers), timeout=timeout, allow_redirects=False
         ) as response:
             if response.status != 200:
