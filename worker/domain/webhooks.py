@@ -126,6 +126,8 @@ def raw_depth_exceeds(body: bytes, limit: int) -> bool:
     Brackets inside strings are skipped (escapes honoured). Linear, no recursion, so a
     10 MB run of `[` costs one pass and never a stack.
     """
+    if body.count(b"[") + body.count(b"{") <= limit:
+        return False  # too few brackets to nest that deep: no scan (the common case)
     depth = 0
     in_string = False
     escaped = False

@@ -71,7 +71,7 @@ class Ingress:
             poll_queue,
             lease_seconds=settings.claim_lease_seconds,
             collapse_seconds=service.collapse_seconds,
-            batch_size=settings.poll_batch_size,
+            batch_size=service.hint_batch_size,
             track_unknown=service.track_unknown,
             hint_ttl_seconds=service.hint_ttl_seconds,
             clock=utcnow,
@@ -109,7 +109,8 @@ class Ingress:
             self.flush_executor,
             interval_seconds=self.service.flush_interval_seconds,
             max_pending=self.service.max_pending_hints,
-            flush_at=max(self.settings.poll_batch_size * 10, 1),
+            # A full poll batch goes at once: fewer, fuller kyc.poll_batch tasks.
+            flush_at=self.service.hint_batch_size,
             on_flush=self.count_flush,
         )
         self.buffer.start()

@@ -74,7 +74,10 @@ class ServiceSettings:
     webhook_burst: int = 2000
     replay_window_seconds: float = 300.0
     track_unknown: frozenset[str] = frozenset()
-    flush_interval_seconds: float = 0.025
+    flush_interval_seconds: float = 0.1
+    # Ids per kyc.poll_batch task sent for hints (the sweep's batches are KYC_POLL_BATCH_SIZE):
+    # fuller tasks cost the workers less per poll (one transaction and one relay per task).
+    hint_batch_size: int = 100
     max_pending_hints: int = 10_000
     collapse_seconds: float = 5.0
     hint_ttl_seconds: int = 7 * 24 * 3600
@@ -99,6 +102,7 @@ class ServiceSettings:
             ),
             track_unknown=_providers(env, "KYC_WEBHOOK_TRACK_UNKNOWN"),
             flush_interval_seconds=max(flush_ms, 1.0) / 1000,
+            hint_batch_size=_get_int(env, "KYC_HINT_BATCH_SIZE", default.hint_batch_size, 1),
             max_pending_hints=_get_int(env, "KYC_HINT_BUFFER_MAX", default.max_pending_hints, 1),
             collapse_seconds=_get_float(
                 env, "KYC_HINT_COLLAPSE_SECONDS", default.collapse_seconds, positive=True
