@@ -599,7 +599,6 @@ def run(options: Options, workdir: Path) -> tuple[list[RunFigures], list[AnchorR
             "KYC_METRICS_PORT": "0",
             "GU1_WEBHOOK_SECRET": SECRET,
             "GU1_RATE_LIMIT": "0",
-            "KYC_WEBHOOK_RATE_LIMIT": str(max(options.rate * 4, 1000)),
             **options.env,
         }
         port = local_fleet.free_port()
