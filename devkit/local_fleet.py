@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -19,9 +18,12 @@ from typing import IO
 from celery import Celery
 from sqlalchemy import func, select
 
+from devkit.embedded_redis import free_port
 from models import OutboxEvent, Transition, Verification
 from models.db import create_db_engine
 from worker.config import CONTROL_QUEUE, POLL_QUEUE
+
+__all__ = ["free_port"]  # and the start_* functions below; free_port lives in embedded_redis
 
 CELERY = [sys.executable, "-m", "celery", "-A", "tasks.app"]
 
@@ -128,13 +130,6 @@ def start_service(
     """The HTTP service (`kyc-poller serve`): webhooks, the app API, health, metrics."""
     argv = [sys.executable, *SERVICE_ARGS, "--host", host, "--port", str(port)]
     return ChildProcess(name, argv, env, log_dir / f"{name}.log")
-
-
-def free_port() -> int:
-    """A TCP port free on 127.0.0.1 right now (for a child process to bind)."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def wait_for_http(url: str, timeout: float = 30.0, process: ChildProcess | None = None) -> None:
