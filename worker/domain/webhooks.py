@@ -40,6 +40,7 @@ class Refusal(StrEnum):
 
     NOT_CONFIGURED = "not_configured"  # no webhook for this provider here: 404
     TOO_LARGE = "too_large"  # 413
+    TOO_SLOW = "too_slow"  # the body did not arrive within the deadline: 408
     MISSING_SIGNATURE = "missing_signature"  # 401
     BAD_SIGNATURE = "bad_signature"  # 401
     STALE = "stale"  # signed, but its timestamp is outside the replay window: 401

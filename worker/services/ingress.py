@@ -27,7 +27,6 @@ from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
 
 import redis
 import structlog
@@ -36,7 +35,7 @@ from redis import asyncio as aioredis
 from models.db import Database
 from worker.domain.errors import RequestRejected
 from worker.services.hints import DEFAULT_HINT_TTL_SECONDS, record_hints
-from worker.services.operations import NudgeOutcome, PollNotEnqueued, poll_now_many
+from worker.services.operations import Nudge, NudgeOutcome, PollNotEnqueued, poll_now_many
 from worker.services.ports import PollQueue
 from worker.services.tracking import track_verification
 
@@ -184,7 +183,7 @@ class HintFlusher:
         now: datetime,
         report: FlushReport | None,
         hints: Mapping[str, str],
-    ) -> dict[str, Any]:
+    ) -> dict[str, Nudge]:
         try:
             return poll_now_many(
                 self.db,
@@ -206,7 +205,8 @@ class HintFlusher:
                 error=type(exc.cause).__name__,
             )
             if report is not None:
-                report.counts[("webhook", "not_enqueued")] += len(exc.verification_ids)
+                source = next(iter(hints.values()), "webhook")
+                report.counts[(source, "not_enqueued")] += len(exc.verification_ids)
             return {}
 
     def _track(self, provider: str, external_ids: Sequence[str], now: datetime) -> list[str]:

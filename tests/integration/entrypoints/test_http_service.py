@@ -216,6 +216,23 @@ def test_an_oversized_body_is_413_before_it_is_read(make_service):
     make_service(body, KYC_WEBHOOK_MAX_BODY_BYTES="65536")
 
 
+def test_a_trickling_body_is_cut_off_at_its_deadline(make_service, monkeypatch):
+    from worker.entrypoints.http import common
+
+    monkeypatch.setattr(common, "BODY_DEADLINE_SECONDS", 0.2)
+
+    async def body(client, context, queue):
+        reader, writer = await asyncio.open_connection(client.host, client.port)
+        writer.write(b'POST /webhooks/gu1 HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{"a": ')
+        await writer.drain()
+        answer = await asyncio.wait_for(reader.read(4096), 5)
+        writer.close()
+        assert answer.startswith(b"HTTP/1.1 408")
+        assert counted(context, "kyc_poller_webhooks_total", provider="gu1", result="too_slow") == 1
+
+    make_service(body)
+
+
 def test_deep_json_is_400_even_when_signed(make_service):
     async def body(client, context, queue):
         deep = b"[" * 30_000 + b"]" * 30_000

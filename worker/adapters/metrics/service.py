@@ -23,9 +23,9 @@ WEBHOOKS = MetricSpec(
     "kyc_poller_webhooks_total",
     "counter",
     ("provider", "result"),
-    "Webhook requests by result: accepted, or why refused (not_configured, too_large, "
+    "Webhook requests by result: accepted, or why refused (not_configured, too_large, too_slow, "
     "missing_signature, bad_signature, stale, replayed, too_deep, malformed, rate_limited, "
-    "ignored_event, overloaded).",
+    "ignored_event, overloaded, unavailable).",
 )
 HINTS = MetricSpec(
     "kyc_poller_hints_total",

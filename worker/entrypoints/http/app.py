@@ -9,7 +9,7 @@ import structlog
 from aiohttp import web
 
 from worker.entrypoints.http import api, docs, health, webhooks
-from worker.entrypoints.http.common import INGRESS, ROUTE, error
+from worker.entrypoints.http.common import INGRESS, ROUTE, BodyTimeout, error
 from worker.entrypoints.http.context import Ingress
 
 log = structlog.get_logger(__name__)
@@ -26,6 +26,9 @@ async def observe(request: web.Request, handler: Handler) -> web.StreamResponse:
         response = await handler(request)
     except web.HTTPException as exc:  # aiohttp's own 404/405 for unknown paths and methods
         response = error(exc.status, "http_error", exc.reason)
+    except BodyTimeout:
+        response = error(408, "timeout", "the body did not arrive in time")
+        response.force_close()
     except Exception as exc:
         # Never the request, its body or headers: only where and what kind of error.
         log.error(

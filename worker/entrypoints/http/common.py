@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
@@ -30,21 +31,34 @@ def error(status: int, code: str, message: str, **headers: str) -> web.Response:
     return answer(status, {"error": code, "message": message}, **headers)
 
 
+# A body must arrive within this long: a client trickling bytes cannot hold a request open.
+BODY_DEADLINE_SECONDS = 10.0
+
+
+class BodyTimeout(Exception):
+    """The body did not arrive within BODY_DEADLINE_SECONDS."""
+
+
 async def read_bounded(request: web.Request, limit: int) -> bytes | None:
     """The body, or None as soon as it exceeds `limit` bytes (never read further).
 
-    A declared Content-Length above the limit is refused before a byte is read.
+    A declared Content-Length above the limit is refused before a byte is read; a body
+    slower than BODY_DEADLINE_SECONDS raises BodyTimeout.
     """
     declared = request.content_length
     if declared is not None and declared > limit:
         return None
     chunks: list[bytes] = []
     total = 0
-    async for chunk in request.content.iter_chunked(16384):
-        total += len(chunk)
-        if total > limit:
-            return None
-        chunks.append(chunk)
+    try:
+        async with asyncio.timeout(BODY_DEADLINE_SECONDS):
+            async for chunk in request.content.iter_chunked(16384):
+                total += len(chunk)
+                if total > limit:
+                    return None
+                chunks.append(chunk)
+    except TimeoutError:
+        raise BodyTimeout from None
     return b"".join(chunks)
 
 

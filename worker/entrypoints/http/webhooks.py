@@ -22,6 +22,7 @@ from worker.adapters.metrics.specs import provider_label
 from worker.domain.webhooks import Refusal, WebhookRefused, read_webhook
 from worker.entrypoints.http.common import (
     ROUTE,
+    BodyTimeout,
     answer,
     error,
     ingress,
@@ -33,6 +34,7 @@ RETRY_SOON = {"Retry-After": "1"}
 STATUS_OF: dict[Refusal, int] = {
     Refusal.NOT_CONFIGURED: 404,
     Refusal.TOO_LARGE: 413,
+    Refusal.TOO_SLOW: 408,
     Refusal.MISSING_SIGNATURE: 401,
     Refusal.BAD_SIGNATURE: 401,
     Refusal.STALE: 401,
@@ -58,7 +60,12 @@ async def receive(request: web.Request) -> web.Response:
     if hook is None:
         return refuse(Refusal.NOT_CONFIGURED, "no webhook is configured for this provider")
     limit = context.service.max_body_bytes
-    body = await read_bounded(request, limit)
+    try:
+        body = await read_bounded(request, limit)
+    except BodyTimeout:
+        response = refuse(Refusal.TOO_SLOW, "the body did not arrive in time")
+        response.force_close()
+        return response
     if body is None:
         context.metrics.webhooks.labels(label, str(Refusal.TOO_LARGE)).inc()
         return too_large(limit)
