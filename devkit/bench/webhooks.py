@@ -65,7 +65,7 @@ from sqlalchemy import update
 
 from devkit import local_fleet
 from devkit.bench.anchors import FakeServer, SetupError
-from devkit.bench.processes import median, percentile, tree_cpu
+from devkit.bench.processes import machine_busy_seconds, median, percentile, tree_cpu
 from devkit.embedded_postgres import BenchDatabases, PostgresUnavailable
 from devkit.embedded_redis import EmbeddedRedis
 from devkit.fake_providers.gu1 import PERSONAL_VALUES
@@ -273,6 +273,9 @@ class RunFigures:
     service_cpu_ms: float
     worker_cpu_ms: float
     errors: int
+    # Of the machine's CPU over the run: all processes, and ours (the whole stack and load).
+    machine_busy: float = math.nan
+    ours_busy: float = math.nan
 
 
 @dataclass
@@ -362,6 +365,7 @@ def run_webhooks(
     db: Database,
     fake: FakeServer,
     tag: str,
+    others: Sequence[int] = (),
 ) -> RunFigures:
     count = int(options.rate * options.seconds)
     ids = [f"val-{tag}-{n}" for n in range(count)]
@@ -370,12 +374,19 @@ def run_webhooks(
     stream = env["KYC_EVENTS_CHANNEL"] + ".stream"
     before = _length(client, stream)
     cpu_service, cpu_worker = tree_cpu([service.proc.pid]), tree_cpu([worker.proc.pid])
+    stack = [service.proc.pid, worker.proc.pid, fake.proc.pid, *others]
+    ours_before, self_before = tree_cpu(stack), time.process_time()
+    busy_before, total_before = machine_busy_seconds()
     spies = start_profiles(options, {"service": service.proc.pid, "worker": worker.proc.pid}, tag)
     load = send_webhooks(f"http://127.0.0.1:{port}/webhooks/gu1", signed_bodies(ids), options.rate)
     accepted = load.statuses[202]
     wait_for_events(client, stream, before + accepted, timeout=60)
     cpu_service = tree_cpu([service.proc.pid]) - cpu_service
     cpu_worker = tree_cpu([worker.proc.pid]) - cpu_worker
+    busy, total = machine_busy_seconds()
+    ours = tree_cpu(stack) - ours_before + time.process_time() - self_before
+    machine_share = (busy - busy_before) / max(total - total_before, 1e-9)
+    ours_share = ours / max((total - total_before), 1e-9)
     for spy in spies:
         spy.wait(60)
     arrivals = stream_arrivals(client, stream)
@@ -393,6 +404,8 @@ def run_webhooks(
         service_cpu_ms=cpu_service * 1000 / max(count, 1),
         worker_cpu_ms=cpu_worker * 1000 / max(count, 1),
         errors=load.errors + sum(n for status, n in load.statuses.items() if status != 202),
+        machine_busy=machine_share,
+        ours_busy=ours_share,
     )
 
 
@@ -601,6 +614,7 @@ def run(options: Options, workdir: Path) -> tuple[list[RunFigures], list[AnchorR
             "GU1_RATE_LIMIT": "0",
             **options.env,
         }
+        others = [pid for pid in (redis_server.pid, databases.postmaster_pid) if pid]
         port = local_fleet.free_port()
         service = local_fleet.start_service(env, workdir, port=port)
         stack.callback(service.stop)
@@ -628,7 +642,9 @@ def run(options: Options, workdir: Path) -> tuple[list[RunFigures], list[AnchorR
                 f"answer p50 {anchor.answer_p50_ms:.2f} / p99 {anchor.answer_p99_ms:.2f} ms, "
                 f"{anchor.cpu_ms:.3f} CPU ms/request"
             )
-            result = run_webhooks(options, env, port, service, worker, client, db, fake, tag)
+            result = run_webhooks(
+                options, env, port, service, worker, client, db, fake, tag, others
+            )
             figures.append(result)
             say(
                 f"run {repeat}: kyc-poller: {result.rate:.0f}/s, {result.events}/{result.accepted}"
@@ -637,7 +653,8 @@ def run(options: Options, workdir: Path) -> tuple[list[RunFigures], list[AnchorR
                 f"answer p50 {result.answer_p50_ms:.2f} / p99 {result.answer_p99_ms:.2f} ms, "
                 f"CPU ms/webhook "
                 f"service {result.service_cpu_ms:.3f} worker {result.worker_cpu_ms:.3f}, "
-                f"{result.errors} not 202"
+                f"{result.errors} not 202; machine {result.machine_busy:.0%} busy, "
+                f"{result.ours_busy:.0%} by the benchmark's processes"
             )
         if options.hostile:
             run_hostile(options, env, workdir, db, fake, worker)

@@ -5,9 +5,9 @@
   replay (the same signature seen within the replay window). Fleet-wide: every replica
   of the service shares the bucket, so scaling out does not raise the limit.
 - `HintBuffer`: accepted hints wait here until a batch is full (`flush_at`, the hint batch
-  size) or for at most `interval_seconds` (100 ms), then go out as one `poll_now_many` per
+  size) or for at most `interval_seconds` (200 ms), then go out as one `poll_now_many` per
   provider (one lookup, one claim, `kyc.poll_batch` tasks of up to the hint batch size).
-  At 500 webhooks/s that is 10 tasks/s of 50 ids instead of 500 tasks/s of one: a poll
+  At 500 webhooks/s that is 5 tasks/s of 100 ids instead of 500 tasks/s of one: a poll
   task's fixed cost (its transaction, its relay) is what limits the workers there.
   Bounded: at most `max_pending` ids wait; beyond that the webhook is answered 503 so the
   provider retries later. Hints waiting in a process that dies are lost; that is
@@ -235,7 +235,7 @@ class HintBuffer:
         flusher: Callable[[str, Mapping[str, str]], FlushReport],
         executor: Executor,
         *,
-        interval_seconds: float = 0.1,
+        interval_seconds: float = 0.2,
         max_pending: int = 10_000,
         flush_at: int = 250,
         on_flush: Callable[[str, FlushReport], None] | None = None,

@@ -74,7 +74,7 @@ class ServiceSettings:
     webhook_burst: int = 2000
     replay_window_seconds: float = 300.0
     track_unknown: frozenset[str] = frozenset()
-    flush_interval_seconds: float = 0.1
+    flush_interval_seconds: float = 0.2
     # Ids per kyc.poll_batch task sent for hints (the sweep's batches are KYC_POLL_BATCH_SIZE):
     # fuller tasks cost the workers less per poll (one transaction and one relay per task).
     hint_batch_size: int = 100
