@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import redis
@@ -44,7 +44,6 @@ class Ingress:
     gate: WebhookGate
     buffer: HintBuffer | None = None
     streams: StreamManager | None = None
-    owned: list[object] = field(default_factory=list)
 
     @classmethod
     def build(

@@ -21,7 +21,6 @@ from worker.domain.errors import ConfigurationError
 from worker.domain.webhooks import HmacScheme, JsonPointer, PointerFormat, WebhookFormat
 
 GENERIC_FIELDS = ("HEADER", "ALGORITHM", "ENCODING", "PREFIX", "ID_POINTER", "TIMESTAMP_POINTER")
-FIRST_PHASE_STATUSES = ("pending", "in_progress")
 
 
 class Secret:
