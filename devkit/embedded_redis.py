@@ -92,6 +92,11 @@ class EmbeddedRedis(StartedInWith):
         self._dir: Path | None = None
 
     @property
+    def pid(self) -> int | None:
+        """The redis-server process (to measure its CPU), while it runs."""
+        return self._proc.pid if self._proc is not None else None
+
+    @property
     def url(self) -> str:
         if self.port is None:
             raise RedisServerError("EmbeddedRedis has not been started yet")

@@ -10,15 +10,20 @@ import os
 import signal
 import subprocess
 import sys
+import time
+import urllib.request
 from pathlib import Path
 from typing import IO
 
 from celery import Celery
 from sqlalchemy import func, select
 
+from devkit.embedded_redis import free_port
 from models import OutboxEvent, Transition, Verification
 from models.db import create_db_engine
 from worker.domain.queues import CONTROL_QUEUE, LEGACY_DEFAULT_QUEUE, POLL_QUEUE, PUBLIC_QUEUE
+
+__all__ = ["free_port"]  # and the start_* functions below; free_port lives in embedded_redis
 
 CELERY = [sys.executable, "-m", "celery", "-A", "tasks.app"]
 
@@ -130,6 +135,34 @@ def start_beat(env: dict[str, str], log_dir: Path) -> ChildProcess:
     schedule = str(log_dir / "celerybeat-schedule")
     argv = [*CELERY, "beat", "--loglevel=INFO", f"--schedule={schedule}"]
     return ChildProcess("beat", argv, env, log_dir / "beat.log")
+
+
+SERVICE_ARGS = ["-m", "worker.entrypoints.cli", "serve"]
+
+
+def start_service(
+    env: dict[str, str], log_dir: Path, *, port: int, host: str = "127.0.0.1", name: str = "service"
+) -> ChildProcess:
+    """The HTTP service (`kyc-poller serve`): webhooks, the app API, health, metrics."""
+    argv = [sys.executable, *SERVICE_ARGS, "--host", host, "--port", str(port)]
+    return ChildProcess(name, argv, env, log_dir / f"{name}.log")
+
+
+def wait_for_http(url: str, timeout: float = 30.0, process: ChildProcess | None = None) -> None:
+    """Until `url` answers 200 (RuntimeError with the process's log tail if it never does)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process is not None and not process.running:
+            break
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.1)
+    tail = process.log_tail() if process is not None else ""
+    raise RuntimeError(f"{url} did not answer 200 within {timeout:g}s\n{tail}")
 
 
 def start_scheduler(env: dict[str, str], log_dir: Path) -> list[ChildProcess]:

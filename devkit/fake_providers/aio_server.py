@@ -112,6 +112,12 @@ class AioServer:
             return _response(json_reply(400, {"error": "request body too large"}), close=True)
         path = request.raw_path.partition("?")[0]
         headers = {name.lower(): value for name, value in request.headers.items()}
+        stream = self.app.streams.match(path) if request.method == "GET" else None
+        if stream is not None:  # Predicate's status stream (server-sent events)
+            refusal = self.app.streams.check(Request(request.method, path, headers), stream)
+            if refusal is not None:
+                return _response(refusal)
+            return await self.app.streams.serve(request, stream)
         try:
             reply = self.app.dispatch(Request(request.method, path, headers, body))
         except Exception:

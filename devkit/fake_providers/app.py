@@ -22,6 +22,7 @@ from devkit.fake_providers.predicate import PredicateFake
 from devkit.fake_providers.provider import FakeProvider
 from devkit.fake_providers.state import SessionStore
 from devkit.fake_providers.steps import Step, parse_script
+from devkit.fake_providers.streams import FakeStreams
 from devkit.fake_providers.wire import Reply, Request, json_reply
 
 PROVIDER_CLASSES: tuple[type[FakeProvider], ...] = (NotusFake, Bank131Fake, Gu1Fake, PredicateFake)
@@ -44,6 +45,8 @@ class FakeApp:
         # Replaced whole (never mutated), so a request reads a consistent pair.
         self.latency = latency or Latency()
         self._rng = random.Random()
+        # Predicate's status streams (served by the aio server: fake_providers.streams).
+        self.streams = FakeStreams(self)
 
     def provider(self, name: object) -> FakeProvider:
         provider = self.providers.get(name) if isinstance(name, str) else None

@@ -38,6 +38,7 @@ from worker.domain.errors import (
 from worker.domain.results import PollResult
 from worker.domain.statuses import VerificationStatus
 from worker.domain.sync import SyncAttempt
+from worker.domain.webhooks import WebhookFormat
 
 __all__ = [
     "PollResult",
@@ -136,6 +137,8 @@ class ProviderAdapter(ABC, Generic[SettingsT]):
     default_verification_type: ClassVar[str | None] = None
     # The provider has a sync endpoint (`build_sync_request` is overridden).
     supports_sync: ClassVar[bool] = False
+    # Optional capability: the provider's signed webhook (None: it has none we know).
+    webhook: ClassVar[WebhookFormat | None] = None
 
     def __init__(self, settings: SettingsT) -> None:
         self.settings = settings
@@ -217,6 +220,12 @@ class ProviderAdapter(ABC, Generic[SettingsT]):
             return self.interpret_sync(await transport.send(self.name, request))
         except ProviderError as error:
             return SyncAttempt(error.code.value, error.http_status)
+
+    def build_stream_request(
+        self, external_id: str, verification_type: str | None
+    ) -> ProviderRequest | None:
+        """Optional capability: a status stream (server-sent events) request, or None."""
+        return None
 
     @classmethod
     def settings_from_env(cls, env: Mapping[str, str]) -> ProviderSettings:

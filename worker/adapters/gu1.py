@@ -60,6 +60,15 @@ from worker.adapters.http import checked_json, provider_url, short_text, status_
 from worker.adapters.status_table import StatusTable, documented
 from worker.domain.results import ReverificationFacts
 from worker.domain.statuses import VerificationStatus
+from worker.domain.webhooks import (
+    HmacScheme,
+    JsonPointer,
+    Refusal,
+    WebhookFormat,
+    WebhookHint,
+    WebhookRefused,
+    parse_timestamp,
+)
 
 VALIDATION_PATH = ("api", "kyc", "validations")
 SYNC_BODY = b'{"force":true}'
@@ -269,3 +278,35 @@ def _codes(warnings: object) -> list[str]:
         if text is not None and _CODE.fullmatch(text):
             codes.append(text)
     return codes
+
+
+# --------------------------------------------------------------------------- webhooks
+# docs.gu1.ai/en/webhooks/security and .../webhooks/events/kyc-events: an HMAC-SHA256 of the
+# raw body with the webhook secret, hex, in X-Webhook-Signature; KYC events kyc.validation_*
+# in {"event", "timestamp", "organizationId", "payload": {"validationId", "entityId", ...}}.
+# GUESS: `timestamp` is ISO 8601 or Unix seconds/milliseconds (the docs show no example);
+# a KYC event without a readable one is refused as malformed. Other event kinds are
+# answered 200 and ignored (they name no validation).
+WEBHOOK_EVENT_PREFIX = "kyc.validation_"
+
+
+class Gu1Webhook(WebhookFormat):
+    """gu1's KYC webhook: the validation it names may have changed (a hint, never the truth)."""
+
+    scheme = HmacScheme("X-Webhook-Signature", "sha256", "hex")
+    id_pointer = JsonPointer("/payload/validationId")
+
+    def hint(self, document: dict[str, Any]) -> WebhookHint:
+        event = document.get("event")
+        if not isinstance(event, str) or not event.startswith(WEBHOOK_EVENT_PREFIX):
+            raise WebhookRefused(Refusal.IGNORED_EVENT, "not a kyc.validation_* event")
+        validation_id = self.id_pointer.resolve(document)
+        if not isinstance(validation_id, str) or not 0 < len(validation_id) <= 128:
+            raise WebhookRefused(Refusal.MALFORMED, "no payload.validationId string")
+        sent_at = parse_timestamp(document.get("timestamp"))
+        if sent_at is None:
+            raise WebhookRefused(Refusal.MALFORMED, "no readable timestamp")
+        return WebhookHint((validation_id,), event[:64], sent_at)
+
+
+Gu1Adapter.webhook = Gu1Webhook()

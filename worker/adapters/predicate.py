@@ -39,6 +39,7 @@ from worker.domain.ids import validate_external_id
 from worker.domain.statuses import VerificationStatus
 
 STATUS_PATH = ("api", "v1", "status")
+STREAM_PATH = ("api", "v1", "status", "realtime")
 VERIFICATION_TYPES = ("individual", "business")
 DEFAULT_TYPE = "individual"
 _UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
@@ -106,6 +107,22 @@ class PredicateAdapter(ProviderAdapter[ApiKeySettings]):
         status = self.statuses.lookup(word)
         return PollResult(
             status=status, provider_status=word, payload=body, summary=summarize(body)
+        )
+
+    def build_stream_request(
+        self, external_id: str, verification_type: str | None
+    ) -> ProviderRequest | None:
+        """The documented status stream (server-sent events; "use SSE (recommended)").
+
+        GET {base}/api/v1/status/realtime/{type}/{sessionId}. GUESS: each message's data is
+        the status document; kyc-poller reads none of it (a message is a hint to poll).
+        """
+        kind = self.canonical_type(verification_type) or DEFAULT_TYPE
+        url = provider_url(self.base_url, *STREAM_PATH, kind, self.canonical_id(external_id))
+        return ProviderRequest(
+            "GET",
+            url,
+            {"Authorization": f"Bearer {self._api_key}", "Accept": "text/event-stream"},
         )
 
 

@@ -31,7 +31,9 @@ def run_script(name: str, *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-@pytest.mark.parametrize("script", ["bench_fleet.py", "bench_sweep.py", "benchmark.py"])
+@pytest.mark.parametrize(
+    "script", ["bench_fleet.py", "bench_sweep.py", "benchmark.py", "bench_webhooks.py"]
+)
 def test_benchmark_scripts_import_and_explain_themselves(script):
     result = run_script(script, "--help")
     assert result.returncode == 0, result.stderr
@@ -89,3 +91,24 @@ def test_bench_fleet_helpers():
     assert options.databases == ("sqlite",)
     assert options.workloads == ("unchanged", "transition")
     assert options.extra_env == {"KYC_POLL_BATCH_SIZE": "7"}
+
+
+def test_the_webhook_benchmark_signs_as_gu1_documents():
+    from devkit.bench import webhooks
+    from models import utcnow
+    from worker.adapters.gu1 import Gu1Adapter
+    from worker.domain.webhooks import read_webhook
+
+    body = webhooks.gu1_webhook("val-1")
+    hint = read_webhook(
+        Gu1Adapter.webhook,
+        webhooks.SECRET.encode(),
+        {"x-webhook-signature": webhooks.sign(body)},
+        body,
+        now=utcnow(),
+        max_depth=32,
+        window_seconds=300,
+    )
+    assert hint.external_ids == ("val-1",)
+    groups = webhooks.hostile_bodies("val-1", 3)
+    assert len(groups["flood"]) == 3 and len({b for _, b, _ in groups["flood"]}) == 3

@@ -657,3 +657,30 @@ def test_ctrl_c_ends_a_follow_quietly(sqlite_cli):
             process.communicate()
     assert process.returncode == 0
     assert "Traceback" not in err and "following" in err
+
+
+def test_api_tokens_are_made_hashed_and_revoked_fleet_wide(sqlite_cli, redis_url):
+    from worker.domain.api_tokens import authenticate, digest_of, parse_tokens
+    from worker.entrypoints.http.context import REVOKED_TOKENS_KEY
+
+    made = sqlite_cli.json("api-token", "new", "billing", "--scopes", "read+track")
+    (token,) = parse_tokens(made["entry"])
+    assert authenticate(made["token"], [token]).name == "billing"
+    assert sqlite_cli.ok("api-token", "hash", made["token"]).strip() == digest_of(made["token"])
+    refused = sqlite_cli.run("api-token", "new", "billing", "--scopes", "admin")
+    assert refused.returncode == 2 and "scopes" in refused.stderr
+    client = redis.Redis.from_url(redis_url)
+    try:
+        sqlite_cli.ok("api-token", "revoke", "billing")
+        assert client.sismember(REVOKED_TOKENS_KEY, "billing")
+        sqlite_cli.ok("api-token", "restore", "billing")
+        assert not client.sismember(REVOKED_TOKENS_KEY, "billing")
+    finally:
+        client.close()
+
+
+def test_serve_refuses_a_bad_configuration_in_one_line(sqlite_cli):
+    env = {**sqlite_cli.env, "GU1_WEBHOOK_SECRET": "short"}
+    done = Cli(env).run("serve", "--port", "0")
+    assert done.returncode == 2
+    assert done.stderr.strip().count("\n") == 0 and "GU1_WEBHOOK_SECRET" in done.stderr

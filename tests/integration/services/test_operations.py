@@ -131,3 +131,49 @@ def test_reopening_a_failed_verification_goes_back_to_where_it_was(db):
     with pytest.raises(ValueError, match="failed or timed_out"):
         reopen(db, "notus", "failed-1", now=clock.now, policy=PollPolicy())
     assert reopen(db, "notus", "never-tracked", now=clock.now, policy=PollPolicy()) is None
+
+
+def test_a_batch_of_nudges_is_one_path_with_every_outcome(db, client, queue):
+    from worker.services.operations import poll_now_many
+
+    clock = FakeClock()
+    ids = {}
+    for name in ("a", "b", "c", "done"):
+        tracked = track_verification(db, "gu1", f"val-{name}", now=clock.now)
+        ids[name] = tracked.verification_id
+        set_row(db, tracked.verification_id, next_poll_at=clock.now + timedelta(hours=1))
+    set_row(db, ids["done"], status=S.APPROVED, next_poll_at=None)
+    poll_now(db, client, queue, "gu1", "val-c", now=clock.now, lease_seconds=60)
+    queue.batches.clear()
+    nudges = poll_now_many(
+        db,
+        client,
+        queue,
+        "gu1",
+        ["val-a", "val-b", "val-a", "val-c", "val-done", "val-nope", "../bad"],
+        now=clock.now,
+        lease_seconds=60,
+        batch_size=1,
+    )
+    outcomes = {key: nudge.outcome for key, nudge in nudges.items()}
+    assert outcomes == {
+        "val-a": NudgeOutcome.SCHEDULED,
+        "val-b": NudgeOutcome.SCHEDULED,
+        "val-c": NudgeOutcome.COLLAPSED,
+        "val-done": NudgeOutcome.TERMINAL,
+        "val-nope": NudgeOutcome.UNKNOWN,
+        "../bad": NudgeOutcome.UNKNOWN,
+    }
+    assert queue.batches == [[ids["a"]], [ids["b"]]]  # batches of batch_size, a once
+
+
+def test_hints_are_recorded_per_verification_with_a_ttl(client):
+    from datetime import UTC, datetime
+
+    from worker.services.hints import hint_count, last_hints, record_hints
+
+    now = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
+    assert record_hints(client, "gu1", [1, 2, 2], now, ttl_seconds=100) == 2
+    assert last_hints(client, [1, 2, 3]) == {1: now.timestamp(), 2: now.timestamp()}
+    assert hint_count(client, "gu1") == 2 and hint_count(client, "notus") == 0
+    assert 0 < client.ttl("kyc-poller:hint:1") <= 100

@@ -41,10 +41,11 @@ SERVICES = {
     "control",
     "intake",
     "beat",
+    "ingress",
 }
 # Only with `docker compose --profile monitoring up`.
 MONITORING_SERVICES = {"prometheus", "grafana"}
-PRODUCT_SERVICES = {"migrate", "worker", "control", "intake", "beat"}
+PRODUCT_SERVICES = {"migrate", "worker", "control", "intake", "beat", "ingress"}
 APP_SERVICES = {*PRODUCT_SERVICES, "fake-providers"}
 PROVIDER_ENV = {
     "NOTUS_BASE_URL": "http://fake-providers:8080/notus",
@@ -184,7 +185,7 @@ def test_commands(compose):
     ]
 
 
-@pytest.mark.parametrize("name", ["worker", "control", "intake", "beat"])
+@pytest.mark.parametrize("name", ["worker", "control", "intake", "beat", "ingress"])
 def test_worker_and_beat_start_after_migration_and_healthy_backends(compose, name):
     depends = compose["services"][name]["depends_on"]
     assert depends["migrate"] == {"condition": "service_completed_successfully"}
@@ -363,3 +364,18 @@ def test_monitoring_listens_on_the_hosts_loopback_and_grafana_reaches_no_data(co
     assert grafana["environment"]["GF_SECURITY_ADMIN_PASSWORD"] == "${GRAFANA_ADMIN_PASSWORD-}"
     # No password, no Grafana: its entrypoint refuses to start.
     assert "GF_SECURITY_ADMIN_PASSWORD" in " ".join(grafana["entrypoint"])
+
+
+def test_the_http_service_is_served_health_checked_and_published_on_loopback(compose):
+    from worker.entrypoints.cli import cli
+
+    ingress = compose["services"]["ingress"]
+    command = ingress["command"]
+    assert command[:2] == ["kyc-poller", "serve"] and "serve" in cli.commands
+    port = command[command.index("--port") + 1]
+    assert command[command.index("--host") + 1] == "0.0.0.0"  # inside its container
+    assert ingress["ports"] == [f"127.0.0.1:{port}:{port}"]  # the host: loopback only
+    check = " ".join(ingress["healthcheck"]["test"])
+    assert f"http://127.0.0.1:{port}/healthz" in check
+    assert ingress["healthcheck"]["retries"] >= 2 and "start_period" in ingress["healthcheck"]
+    assert "GU1_WEBHOOK_SECRET" not in environment(ingress)  # secrets are the deployment's

@@ -7,7 +7,9 @@ One module per job:
 - `observer`: the poll engine's observer (`PrometheusObserver`);
 - `fleet`: beat's fleet-wide gauges (`FleetCollector`: SQL and governor reads);
 - `process`: prometheus_client's multiprocess mode under Celery's prefork pool;
-- `server`: the `/metrics` HTTP endpoint.
+- `server`: the `/metrics` HTTP endpoint;
+- `service`: the HTTP service's own metrics (`kyc-poller serve`, its own registry; not in
+  `ALL_METRICS`, which is what the workers and beat export and the dashboard shows).
 
 Every process serves `/metrics` on `KYC_METRICS_PORT` (0: off).
 """

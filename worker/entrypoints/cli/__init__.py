@@ -8,6 +8,7 @@ group of commands, all sharing `base` (exit codes, errors, output, parameter typ
     providers       pause, resume, providers, provider-reset
     events          events (and `kyc-events`, its alias)
     diagnostics     outbox, doctor
+    service         serve (the HTTP service), api-token
 
 Every command takes `--json` (one JSON object, or one per line for lists and streams).
 Exit codes: 0 done, 1 a check failed or a service could not be reached, 2 bad usage or a
@@ -23,7 +24,14 @@ from collections.abc import Sequence
 
 import click
 
-from worker.entrypoints.cli import diagnostics, events, providers, verifications, watchlists
+from worker.entrypoints.cli import (
+    diagnostics,
+    events,
+    providers,
+    service,
+    verifications,
+    watchlists,
+)
 from worker.entrypoints.cli.base import (
     EXIT_FAILED,
     EXIT_NOT_FOUND,
@@ -55,7 +63,7 @@ def cli() -> None:
     """
 
 
-for _module in (verifications, watchlists, providers, events, diagnostics):
+for _module in (verifications, watchlists, providers, events, diagnostics, service):
     for _command in _module.COMMANDS:
         cli.add_command(_command)
 
