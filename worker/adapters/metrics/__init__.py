@@ -50,7 +50,14 @@ from worker.adapters.metrics.specs import (
     provider_label,
 )
 
+from worker.adapters.metrics.service import SERVICE_METRICS
+
+# Everything any kyc-poller process exports: the workers', beat's and the HTTP service's.
+EXPORTED_METRICS = ALL_METRICS + SERVICE_METRICS
+
 __all__ = [
+    "EXPORTED_METRICS",
+    "SERVICE_METRICS",
     "ALL_METRICS",
     "DEFAULT_METRICS_PORT",
     "FLEET_METRICS",
