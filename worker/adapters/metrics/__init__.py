@@ -37,6 +37,7 @@ from worker.adapters.metrics.server import (
     exposition_registry,
     start_metrics_server,
 )
+from worker.adapters.metrics.service import SERVICE_METRICS
 from worker.adapters.metrics.specs import (
     ALL_METRICS,
     DEFAULT_METRICS_PORT,
@@ -50,21 +51,19 @@ from worker.adapters.metrics.specs import (
     provider_label,
 )
 
-from worker.adapters.metrics.service import SERVICE_METRICS
-
 # Everything any kyc-poller process exports: the workers', beat's and the HTTP service's.
 EXPORTED_METRICS = ALL_METRICS + SERVICE_METRICS
 
 __all__ = [
-    "EXPORTED_METRICS",
-    "SERVICE_METRICS",
     "ALL_METRICS",
     "DEFAULT_METRICS_PORT",
+    "EXPORTED_METRICS",
     "FLEET_METRICS",
     "MULTIPROC_ENV",
     "OTHER",
     "RELAY_AFTER_POLL",
     "RELAY_BEAT",
+    "SERVICE_METRICS",
     "WORKER_METRICS",
     "DatabaseState",
     "FleetCollector",
