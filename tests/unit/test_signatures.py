@@ -153,6 +153,11 @@ def test_what_is_outside_the_subset_is_refused_with_the_reason(document, message
         canonical_bytes(document)
 
 
+def test_the_error_says_where_the_refused_value_is():
+    with pytest.raises(CanonicalizationError, match=r"^\$\.data\.scores\[1\]: floats"):
+        canonical_bytes({"data": {"scores": [1, 0.5]}})
+
+
 def test_nesting_is_bounded():
     deep: object = "leaf"
     for _ in range(MAX_DEPTH):

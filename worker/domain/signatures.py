@@ -111,19 +111,26 @@ class KeyMaterialError(ConfigurationError):
 # --------------------------------------------------------------------------- canonical bytes
 
 
+class _Refused(Exception):
+    """Raised where a value is refused; containers on the way up add their key to `path`."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.path: list[str] = []
+
+
+def _escape(match: re.Match[str]) -> str:
+    char = match.group()
+    return _SHORT_ESCAPES.get(char) or f"\\u{ord(char):04x}"
+
+
 def _string(value: str, out: list[str]) -> None:
-    try:
-        value.encode("utf-8")  # lone surrogates (from "\ud800" in JSON) have no UTF-8 form
-    except UnicodeEncodeError:
-        raise CanonicalizationError("a string holds a lone UTF-16 surrogate") from None
-    out.append('"')
-    out.append(
-        _NEEDS_ESCAPE.sub(
-            lambda m: _SHORT_ESCAPES.get(m.group(), f"\\u{ord(m.group()):04x}"),
-            value,
-        )
-    )
-    out.append('"')
+    # Lone surrogates (from "\ud800" in JSON) have no UTF-8 form: the final encode refuses them.
+    if _NEEDS_ESCAPE.search(value) is None:
+        out.append(f'"{value}"')
+    else:
+        out.append(f'"{_NEEDS_ESCAPE.sub(_escape, value)}"')
 
 
 def _utf16_units(key: str) -> bytes:
@@ -131,52 +138,65 @@ def _utf16_units(key: str) -> bytes:
     return key.encode("utf-16-be", errors="surrogatepass")
 
 
-def _value(value: object, out: list[str], depth: int, path: str) -> None:
+def _sorted_keys(keys: list[str]) -> list[str]:
+    # ASCII keys (every event's) sort the same by code point and by UTF-16 code unit.
+    if all(key.isascii() for key in keys):
+        return sorted(keys)
+    return sorted(keys, key=_utf16_units)
+
+
+def _value(value: object, out: list[str], depth: int) -> None:
     if value is None:
         out.append("null")
     elif value is True:
         out.append("true")
     elif value is False:
         out.append("false")
-    elif isinstance(value, int):
-        if not -MAX_SAFE_INTEGER <= value <= MAX_SAFE_INTEGER:
-            raise CanonicalizationError(
-                f"{path}: integer outside ±(2**53 - 1), not exact in every JSON library"
-            )
-        out.append(str(int(value)))
     elif isinstance(value, str):
         _string(value, out)
+    elif isinstance(value, int):
+        if not -MAX_SAFE_INTEGER <= value <= MAX_SAFE_INTEGER:
+            raise _Refused("integer outside ±(2**53 - 1), not exact in every JSON library")
+        out.append(str(int(value)))
     elif isinstance(value, float):
-        raise CanonicalizationError(
-            f"{path}: floats are not allowed in a signed event (only strings, integers, "
-            "booleans, null, objects and arrays), so every JCS library gives the same bytes"
+        raise _Refused(
+            "floats are not allowed in a signed event (only strings, integers, booleans, "
+            "null, objects and arrays), so every JCS library gives the same bytes"
         )
     elif isinstance(value, Mapping):
         if depth >= MAX_DEPTH:
-            raise CanonicalizationError(f"{path}: nested deeper than {MAX_DEPTH}")
+            raise _Refused(f"nested deeper than {MAX_DEPTH}")
         keys = list(value)
         bad = next((k for k in keys if not isinstance(k, str)), None)
         if bad is not None:
-            raise CanonicalizationError(f"{path}: object key of type {type(bad).__name__}")
+            raise _Refused(f"object key of type {type(bad).__name__}")
         out.append("{")
-        for i, key in enumerate(sorted(keys, key=_utf16_units)):
+        for i, key in enumerate(_sorted_keys(keys)):
             if i:
                 out.append(",")
             _string(key, out)
             out.append(":")
-            _value(value[key], out, depth + 1, f"{path}.{key}"[:200])
+            try:
+                _value(value[key], out, depth + 1)
+            except _Refused as refused:
+                refused.path.append(f".{key}"[:40])
+                raise
         out.append("}")
     elif isinstance(value, list | tuple):
         if depth >= MAX_DEPTH:
-            raise CanonicalizationError(f"{path}: nested deeper than {MAX_DEPTH}")
+            raise _Refused(f"nested deeper than {MAX_DEPTH}")
         out.append("[")
         for i, item in enumerate(value):
             if i:
                 out.append(",")
-            _value(item, out, depth + 1, f"{path}[{i}]")
+            try:
+                _value(item, out, depth + 1)
+            except _Refused as refused:
+                refused.path.append(f"[{i}]")
+                raise
         out.append("]")
     else:
-        raise CanonicalizationError(f"{path}: a {type(value).__name__} is not a JSON value")
+        raise _Refused(f"a {type(value).__name__} is not a JSON value")
 
 
 def canonical_bytes(document: object) -> bytes:
@@ -184,11 +204,19 @@ def canonical_bytes(document: object) -> bytes:
 
     Keys are sorted by their UTF-16 code units; strings keep every character
     literally except `"`, `\\` and U+0000..U+001F (short escapes where JSON has
-    them, else `\\u00xx`); no whitespace. Raises CanonicalizationError.
+    them, else `\\u00xx`); no whitespace. Raises CanonicalizationError, naming
+    where in the document (`$.key[0]`) the refused value is.
     """
     out: list[str] = []
-    _value(document, out, 0, "$")
-    return "".join(out).encode("utf-8")
+    try:
+        _value(document, out, 0)
+    except _Refused as refused:
+        where = "$" + "".join(reversed(refused.path))
+        raise CanonicalizationError(f"{where[:200]}: {refused.reason}") from None
+    try:
+        return "".join(out).encode("utf-8")
+    except UnicodeEncodeError:
+        raise CanonicalizationError("a string holds a lone UTF-16 surrogate") from None
 
 
 def signed_bytes(document: object) -> bytes:
