@@ -12,6 +12,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from sqlalchemy import select, text
+from sqlalchemy.orm import Session
+
 from models import Verification, utcnow
 from models.db import Database
 from worker.adapters.registry import adapter_class
@@ -64,18 +67,46 @@ def track_verification(
     """Validate and store a verification to poll; polling starts at the next beat tick."""
     request = validate_tracking_request(provider, external_id, verification_type)
     with db.session() as session, session.begin():
-        verification_id, created = insert_verification_if_absent(
-            session,
-            provider=request.provider,
-            external_id=request.external_id,
-            verification_type=request.verification_type,
-            now=now or utcnow(),
-        )
-        row = session.get(Verification, verification_id)
-        assert row is not None
-        if not created and row.verification_type != request.verification_type:
+        if now is None and session.get_bind().dialect.name == "postgresql":
+            verification_id, created, status, stored_type = _track_in_database(session, request)
+        else:
+            verification_id, created = insert_verification_if_absent(
+                session,
+                provider=request.provider,
+                external_id=request.external_id,
+                verification_type=request.verification_type,
+                now=now or utcnow(),
+            )
+            # Only the columns tracking returns (never `result`, the provider's payload).
+            status, stored_type = session.execute(
+                select(Verification.status, Verification.verification_type).where(
+                    Verification.id == verification_id
+                )
+            ).one()
+        if not created and stored_type != request.verification_type:
             raise TrackingConflictError(
                 f"{request.provider} verification {request.external_id!r} is already tracked "
-                f"as type {row.verification_type!r}, not {request.verification_type!r}"
+                f"as type {stored_type!r}, not {request.verification_type!r}"
             )
-        return TrackedVerification(verification_id, created, row.status)
+        return TrackedVerification(verification_id, created, str(status))
+
+
+TRACK_FUNCTION = "kyc_track_verification"
+
+
+def _track_in_database(
+    session: Session, request: TrackingRequest
+) -> tuple[int, bool, str, str | None]:
+    """PostgreSQL: the row through `kyc_track_verification` (the only thing kyc_app may do)."""
+    row = session.execute(
+        text(
+            "SELECT verification_id, created, status, verification_type "
+            f"FROM {TRACK_FUNCTION}(:provider, :external_id, :verification_type)"
+        ),
+        {
+            "provider": request.provider,
+            "external_id": request.external_id,
+            "verification_type": request.verification_type,
+        },
+    ).one()
+    return int(row.verification_id), bool(row.created), str(row.status), row.verification_type
