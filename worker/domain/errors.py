@@ -5,7 +5,9 @@ public contract, so they are enums here and nowhere else spelled as literals.
 
     KycPollerError
     ├── ConfigurationError            a setting cannot be used (worker start-up, provider set-up)
-    │   └── ProviderConfigurationError   a provider lacks its base URL or credentials
+    │   ├── ProviderConfigurationError   a provider lacks its base URL or credentials
+    │   └── KeyMaterialError          an event signing key or key ring cannot be used
+    │                                  (worker/domain/signatures.py)
     ├── StorageUnavailableError       the database cannot be reached now; retry (tracking does)
     ├── StorageError                  a database error retrying will not fix (details withheld)
     ├── SchemaNotReady                the database answers but lacks this code's schema

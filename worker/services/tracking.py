@@ -24,7 +24,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
 from models import Verification, utcnow
@@ -149,39 +149,67 @@ def track_verification(
     with db.session() as session, session.begin():
         if ceiling is not None:
             ceiling.check(session, request.provider)
-        verification_id, created = insert_verification_if_absent(
-            session,
-            provider=request.provider,
-            external_id=request.external_id,
-            verification_type=request.verification_type,
-            now=now or utcnow(),
-        )
-        row = session.get(Verification, verification_id)
-        assert row is not None
-        _check_type(row, request, created)
+        if now is None and session.get_bind().dialect.name == "postgresql":
+            verification_id, created, status, stored_type = _track_in_database(session, request)
+        else:
+            verification_id, created = insert_verification_if_absent(
+                session,
+                provider=request.provider,
+                external_id=request.external_id,
+                verification_type=request.verification_type,
+                now=now or utcnow(),
+            )
+            # Only the columns tracking returns (never `result`, the provider's payload).
+            status, stored_type = session.execute(
+                select(Verification.status, Verification.verification_type).where(
+                    Verification.id == verification_id
+                )
+            ).one()
+        _check_type(stored_type, request, created)
         if created and ceiling is not None:
             ceiling.inserted(request.provider)
-        return TrackedVerification(verification_id, created, row.status)
+        return TrackedVerification(verification_id, created, str(status))
 
 
 def _existing(db: Database, request: TrackingRequest) -> TrackedVerification | None:
     """The verification if it is already tracked (answered whatever the ceiling says)."""
     with db.session() as session:
-        row = session.scalars(
-            select(Verification).where(
+        found = session.execute(
+            select(Verification.id, Verification.status, Verification.verification_type).where(
                 Verification.provider == request.provider,
                 Verification.external_id == request.external_id,
             )
         ).one_or_none()
-        if row is None:
+        if found is None:
             return None
-        _check_type(row, request, created=False)
-        return TrackedVerification(row.id, False, row.status)
+        _check_type(found.verification_type, request, created=False)
+        return TrackedVerification(found.id, False, str(found.status))
 
 
-def _check_type(row: Verification, request: TrackingRequest, created: bool) -> None:
-    if not created and row.verification_type != request.verification_type:
+def _check_type(stored_type: str | None, request: TrackingRequest, created: bool) -> None:
+    if not created and stored_type != request.verification_type:
         raise TrackingConflictError(
             f"{request.provider} verification {request.external_id!r} is already tracked "
-            f"as type {row.verification_type!r}, not {request.verification_type!r}"
+            f"as type {stored_type!r}, not {request.verification_type!r}"
         )
+
+
+TRACK_FUNCTION = "kyc_track_verification"
+
+
+def _track_in_database(
+    session: Session, request: TrackingRequest
+) -> tuple[int, bool, str, str | None]:
+    """PostgreSQL: the row through `kyc_track_verification` (the only thing kyc_app may do)."""
+    row = session.execute(
+        text(
+            "SELECT verification_id, created, status, verification_type "
+            f"FROM {TRACK_FUNCTION}(:provider, :external_id, :verification_type)"
+        ),
+        {
+            "provider": request.provider,
+            "external_id": request.external_id,
+            "verification_type": request.verification_type,
+        },
+    ).one()
+    return int(row.verification_id), bool(row.created), str(row.status), row.verification_type

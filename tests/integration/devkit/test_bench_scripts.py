@@ -32,7 +32,14 @@ def run_script(name: str, *args: str) -> subprocess.CompletedProcess[str]:
 
 
 @pytest.mark.parametrize(
-    "script", ["bench_fleet.py", "bench_sweep.py", "benchmark.py", "bench_webhooks.py"]
+    "script",
+    [
+        "bench_fleet.py",
+        "bench_sweep.py",
+        "benchmark.py",
+        "bench_webhooks.py",
+        "bench_signatures.py",
+    ],
 )
 def test_benchmark_scripts_import_and_explain_themselves(script):
     result = run_script(script, "--help")
@@ -52,6 +59,14 @@ def test_bench_sweep_measures_a_small_sqlite_table():
     assert ["sqlite", "3k"] in [row[:2] for row in rows]  # the summary table's row
     assert "claim of 100" in result.stdout
     assert "(6 claims, 300 due)" in result.stdout  # 3 full claims per round, 2 rounds
+
+
+def test_bench_signatures_prints_each_figure_next_to_its_anchor():
+    result = run_script("bench_signatures.py", "--events", "20", "--repeat", "1")
+    assert result.returncode == 0, result.stderr
+    rows = [line for line in result.stdout.splitlines() if line.startswith(("anchor", "sign"))]
+    assert len(rows) == 2
+    assert rows[0].split()[-2] == "1.0"  # the anchor's own ratio
 
 
 def test_bench_sweep_on_postgres(postgres_server):
