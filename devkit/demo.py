@@ -33,8 +33,10 @@ from devkit.local_fleet import ChildProcess, database_summary, start_scheduler, 
 from models import OutboxEvent, Transition, Verification
 from models.db import create_db_engine
 from worker.api.events import BackgroundSubscriber
+from worker.api.signing_keys import ENV_SIGNING_KEY, ENV_SIGNING_KEY_ID, ENV_VERIFY_KEYS
 from worker.config import Settings
 from worker.domain.events import REVERIFICATION_DUE
+from worker.domain.signatures import generate_key_pair
 from worker.domain.statuses import TERMINAL_STATUSES
 from worker.entrypoints.migrate import upgrade
 
@@ -145,6 +147,18 @@ class _Progress:
         self.engine.dispose()
 
 
+def _event_keys() -> dict[str, str]:
+    """A key pair for this run (unless one is configured): the fleet signs, the demo verifies."""
+    if os.environ.get(ENV_SIGNING_KEY) or os.environ.get("KYC_EVENT_SIGNING_KEY_FILE"):
+        return {}
+    pair = generate_key_pair("demo")
+    return {
+        ENV_SIGNING_KEY: pair.private_key,
+        ENV_SIGNING_KEY_ID: pair.key_id,
+        ENV_VERIFY_KEYS: pair.ring_entry,
+    }
+
+
 @contextlib.contextmanager
 def _redis_url() -> Iterator[str]:
     configured = os.environ.get("KYC_REDIS_URL") or os.environ.get("REDIS_URL")
@@ -187,6 +201,7 @@ def run_demo(var_dir: Path, timeout: float, concurrency: int) -> int:
             **os.environ,
             **DEMO_TUNING,
             **fake.provider_env(),
+            **_event_keys(),
             "KYC_DATABASE_URL": database_url,
             "KYC_REDIS_URL": redis_url,
         }
@@ -198,7 +213,10 @@ def run_demo(var_dir: Path, timeout: float, concurrency: int) -> int:
                 scenario.provider, scenario.external_id, scenario.script, scenario.verification_type
             )
 
+        # Verifies every event's signature (the demo's own key pair), as any reader must.
         subscriber = BackgroundSubscriber(redis_url, Settings.from_env().events_channel)
+        key_id = env.get(ENV_SIGNING_KEY_ID, "?")
+        _print(f"events:    signed with key {key_id!r}, verified on arrival")
 
         worker = start_worker(env, var_dir, concurrency=concurrency)
         scheduler = start_scheduler(env, var_dir)

@@ -17,6 +17,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
+import structlog
 from celery import Celery
 from celery.signals import (
     beat_init,
@@ -40,6 +41,11 @@ app.config_from_object("celeryconfig")
 
 _settings = Settings.from_env()
 configure_logging(_settings.log_format, _settings.log_level)
+if _settings.event_signer is None:
+    structlog.get_logger(__name__).warning(
+        "events_unsigned",
+        hint="set KYC_EVENT_SIGNING_KEY (kyc-poller keygen): readers drop unsigned events",
+    )
 
 _metrics_server: metrics.MetricsServer | None = None
 

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 import pytest
 
 from models.db import Database
+from tests.support.event_keys import install_test_event_keys
 from tests.support.providers import fake_providers  # noqa: F401
 from tests.support.services import (  # noqa: F401
     postgres_server,
@@ -16,6 +17,10 @@ from tests.support.services import (  # noqa: F401
     restartable_redis,
 )
 from worker.entrypoints.migrate import upgrade
+
+# Every process the suite starts signs and verifies events with one test key pair (its
+# environment is inherited), as a deployment's workers and readers do with theirs.
+install_test_event_keys()
 
 
 @pytest.fixture

@@ -20,6 +20,7 @@ from redis.connection import parse_url
 from models.db import DEFAULT_DATABASE_URL
 from worker.adapters.contract import ProviderSettings, TransportLimits
 from worker.adapters.registry import PROVIDER_NAMES, provider_settings_from_env
+from worker.api.signing_keys import reader_verifier, signer_from_env
 from worker.domain.backoff import BackoffSettings
 from worker.domain.decisions import ERROR_BACKOFF, PollPolicy
 from worker.domain.errors import ConfigurationError
@@ -27,6 +28,7 @@ from worker.domain.events import stream_for_channel
 from worker.domain.queues import CONTROL_QUEUE, POLL_QUEUE, PUBLIC_QUEUE
 from worker.domain.redaction import redact_url
 from worker.domain.schedule import plan_from_env
+from worker.domain.signatures import EventSigner, EventVerifier
 from worker.domain.statuses import VerificationStatus
 from worker.domain.sync import SyncPolicy
 from worker.services.governor import BreakerSettings
@@ -147,6 +149,10 @@ class Settings:
     # How long beat reuses its reading of the fleet (database counts, governor state).
     metrics_cache_seconds: float = 15.0
     providers: Mapping[str, ProviderSettings] = field(default_factory=dict)
+    # Events: the workers sign with this key (None: unsigned, and readers drop them); readers
+    # of this configuration (the CLI) accept the public keys of `event_verifier`.
+    event_signer: EventSigner | None = None
+    event_verifier: EventVerifier | None = None
 
     def __repr__(self) -> str:
         """Every field, with the passwords in URLs masked (provider keys are never shown)."""
@@ -251,6 +257,8 @@ class Settings:
                 env, "KYC_METRICS_CACHE_SECONDS", cls.metrics_cache_seconds
             ),
             providers=provider_settings_from_env(env),
+            event_signer=signer_from_env(env),
+            event_verifier=reader_verifier(env),
         )
 
 

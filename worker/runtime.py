@@ -150,6 +150,7 @@ class Runtime:
             stream_maxlen=self.settings.events_stream_maxlen,
             stream_max_age_seconds=self.settings.events_stream_max_age_seconds,
             lock_timeout_seconds=self.settings.relay_lock_timeout_seconds,
+            signer=self.settings.event_signer,
         )
 
     @cached_property

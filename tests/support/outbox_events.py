@@ -13,6 +13,7 @@ from sqlalchemy import select
 from models import OutboxEvent
 from models.db import Database
 from tests.doubles import FakeClock
+from tests.support.event_keys import session_signer
 from worker.domain.events import StatusChange, build_status_event
 from worker.services.relay import OutboxRelay
 from worker.services.tracking import insert_verification_if_absent
@@ -82,6 +83,7 @@ def add_events(
 def make_relay(db: Database, url: str, **kwargs: object) -> OutboxRelay:
     kwargs.setdefault("dedupe_ttl", 3600)
     kwargs.setdefault("stream", "test.kyc.stream")
+    kwargs.setdefault("signer", session_signer())
     return OutboxRelay(
         db,
         redis.Redis.from_url(url, socket_timeout=5),

@@ -15,7 +15,10 @@ channel and in a Redis Stream. Three ways to read them:
 - `replay(client, stream, from_id=… | after_id=… | since=…)`: reads the stream from a
   point (no group, nothing acknowledged), then follows it live unless `follow=False`.
 
-Every reader drops repeats of an event id within a bounded memory (`dedupe_size` ids),
+Every reader verifies each event's signature (`EventGate`: workers sign every event with
+Ed25519, `worker.domain.signatures`) and drops, counts and logs anything unsigned, signed
+with an unknown key, forged or altered; only `verify=False` turns that off. Every reader
+drops repeats of an event id within a bounded memory (`dedupe_size` ids),
 skips anything that is not a kyc-poller event it understands, and hands over the
 legacy event document (`schema_version` 1); `worker.domain.cloudevents.to_cloudevent`
 turns one into a CloudEvent.
@@ -35,7 +38,7 @@ import queue
 import re
 import threading
 import time
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -44,12 +47,14 @@ from typing import Any, cast
 import redis
 from redis.client import PubSub
 
+from worker.api.signing_keys import require_verifier
 from worker.domain.events import (
     DEFAULT_EVENTS_STREAM,
     EVENT_SCHEMA_VERSION,
     REQUIRED_EVENT_FIELDS,
     STREAM_FIELD_EVENT,
 )
+from worker.domain.signatures import EventVerifier
 
 log = logging.getLogger(__name__)
 
@@ -123,6 +128,67 @@ def parse_entry(fields: Mapping[Any, Any] | None) -> dict[str, Any] | None:
     if not isinstance(raw, bytes | str):
         return None
     return parse_event(raw)
+
+
+def raw_of_entry(fields: Mapping[Any, Any] | None) -> bytes | str | None:
+    if not fields:
+        return None  # an entry deleted (trimmed) while it was pending
+    raw = fields.get(STREAM_FIELD_EVENT.encode(), fields.get(STREAM_FIELD_EVENT))
+    return raw if isinstance(raw, bytes | str) else None
+
+
+# --------------------------------------------------------------------------- signatures
+
+NOT_AN_EVENT = "not_an_event"  # not JSON, not ours, or a schema version we do not know
+
+
+class EventGate:
+    """What every reader hands over: events that parse and whose signature holds.
+
+    Workers sign every event (`worker.domain.signatures`); a reader verifies by default and
+    drops (counts in `dropped`, by reason, and logs) anything unsigned, signed with a key it
+    does not hold, forged or altered. Turning verification off is explicit: `verify=False`.
+    Without a `verifier` the keys come from the environment (`worker.api.signing_keys`:
+    KYC_EVENT_VERIFY_KEYS); none there is a ConfigurationError saying so.
+    """
+
+    # A drop is logged the first time for each reason, then every this many.
+    LOG_EVERY = 1000
+
+    def __init__(self, verifier: EventVerifier | None = None, *, verify: bool = True) -> None:
+        if verify and verifier is None:
+            verifier = require_verifier()
+        self.verifier = verifier if verify else None
+        self.dropped: Counter[str] = Counter()
+
+    def admit(self, raw: bytes | str | None) -> dict[str, Any] | None:
+        """The event in a message, or None (dropped and counted)."""
+        event = parse_event(raw) if raw is not None else None
+        if event is None:
+            if raw is not None:
+                self._drop(NOT_AN_EVENT, None)
+            return None
+        if self.verifier is not None:
+            check = self.verifier.verify(event)
+            if not check.valid:
+                self._drop(check.outcome.value, event.get("event_id"), check.key_id)
+                return None
+        return event
+
+    def _drop(self, reason: str, event_id: object, key_id: str | None = None) -> None:
+        self.dropped[reason] += 1
+        if self.dropped[reason] % self.LOG_EVERY == 1:
+            log.warning(
+                "event dropped (%s; %d so far): event_id=%.64r key_id=%r",
+                reason,
+                self.dropped[reason],
+                event_id if isinstance(event_id, str) else None,
+                key_id,
+            )
+
+
+def _gate(gate: EventGate | None, verifier: EventVerifier | None, verify: bool) -> EventGate:
+    return gate if gate is not None else EventGate(verifier, verify=verify)
 
 
 def _text(value: bytes | str) -> str:
@@ -207,11 +273,16 @@ def iter_events(
     poll_timeout: float = 1.0,
     dedupe_size: int = DEFAULT_DEDUPE_SIZE,
     yield_idle: bool = False,
+    verifier: EventVerifier | None = None,
+    verify: bool = True,
+    gate: EventGate | None = None,
 ) -> Iterator[dict[str, Any] | None]:
     """Yield events from `channel` forever; with `yield_idle`, also None after each idle wait.
 
-    Pub/sub: only what is published while subscribed arrives; nothing is kept.
+    Pub/sub: only what is published while subscribed arrives; nothing is kept. Signatures
+    are checked (see `EventGate`; pass a `gate` to read its `dropped` counts).
     """
+    admit = _gate(gate, verifier, verify).admit
     recent = _RecentIds(dedupe_size)
     pubsub: PubSub = client.pubsub(ignore_subscribe_messages=True)
     pubsub.subscribe(channel)
@@ -222,7 +293,7 @@ def iter_events(
                 if yield_idle:
                     yield None
                 continue
-            event = parse_event(message["data"])
+            event = admit(message["data"])
             if event is not None and not recent.seen(event["event_id"]):
                 yield event
     finally:
@@ -244,6 +315,9 @@ def replay(
     block_seconds: float = DEFAULT_BLOCK_SECONDS,
     dedupe_size: int = DEFAULT_DEDUPE_SIZE,
     yield_idle: bool = False,
+    verifier: EventVerifier | None = None,
+    verify: bool = True,
+    gate: EventGate | None = None,
 ) -> Iterator[StreamEvent | None]:
     """Yield the stream's events from a point on, in stream order.
 
@@ -254,10 +328,12 @@ def replay(
     the stream's retention kept can be replayed. With `follow` (default) it then waits
     for new entries (`block_seconds` per wait; with `yield_idle`, None after an idle
     wait) and never ends; without, it ends once it has caught up.
-    Reads at most `count` entries per call to Redis; nothing is acknowledged.
+    Reads at most `count` entries per call to Redis; nothing is acknowledged. Signatures
+    are checked (see `EventGate`).
     """
     if count < 1:
         raise ValueError("count must be at least 1")
+    admit = _gate(gate, verifier, verify).admit
     last = start_after(from_id=from_id, after_id=after_id, since=since)
     recent = _RecentIds(dedupe_size)
     block_ms = max(1, int(block_seconds * 1000))
@@ -272,7 +348,7 @@ def replay(
             continue
         for entry_id, fields in entries:
             last = entry_id
-            event = parse_entry(fields)
+            event = admit(raw_of_entry(fields))
             if event is not None and not recent.seen(event["event_id"]):
                 yield StreamEvent(entry_id, event)
 
@@ -308,6 +384,9 @@ class GroupConsumer:
         claim_interval_seconds: float | None = None,
         dedupe_size: int = DEFAULT_DEDUPE_SIZE,
         clock: Callable[[], float] = time.monotonic,
+        verifier: EventVerifier | None = None,
+        verify: bool = True,
+        gate: EventGate | None = None,
     ) -> None:
         if not group or not consumer:
             raise ValueError("a consumer group and a consumer name are needed")
@@ -327,6 +406,8 @@ class GroupConsumer:
             claim_idle_seconds / 2 if claim_interval_seconds is None else claim_interval_seconds
         )
         self.clock = clock
+        # Signatures checked; what was dropped is counted in `self.gate.dropped`.
+        self.gate = _gate(gate, verifier, verify)
         self._recent = _RecentIds(dedupe_size)
         self._own_pending_from: str | None = "0-0"  # read our own pending entries first
         self._claim_cursor = "0-0"
@@ -463,12 +544,13 @@ class GroupConsumer:
     ) -> int:
         handled = 0
         for entry_id, fields in entries:
-            event = parse_entry(fields)
+            event = self.gate.admit(raw_of_entry(fields))
             if event is not None and event["event_id"] not in self._recent:
                 handler(StreamEvent(entry_id, event))  # raises: stays pending
                 self._recent.add(event["event_id"])
                 handled += 1
-            # Handled, a repeat, deleted, or not an event of ours: done with it.
+            # Handled, a repeat, deleted, dropped (unsigned, forged) or not an event of ours:
+            # done with it.
             self.client.xack(self.stream, self.group, entry_id)
         return handled
 
@@ -483,14 +565,25 @@ class BackgroundSubscriber:
     afterwards is missed.
     """
 
-    def __init__(self, redis_url: str, channel: str, *, ready_timeout: float = 10.0) -> None:
+    def __init__(
+        self,
+        redis_url: str,
+        channel: str,
+        *,
+        ready_timeout: float = 10.0,
+        verifier: EventVerifier | None = None,
+        verify: bool = True,
+    ) -> None:
         self.events: queue.Queue[dict[str, Any]] = queue.Queue()
+        self.gate = EventGate(verifier, verify=verify)
         self._stopping = threading.Event()
         ready = threading.Event()
 
         def run() -> None:
             client = redis.Redis.from_url(redis_url)
-            for event in iter_events(client, channel, poll_timeout=0.2, yield_idle=True):
+            for event in iter_events(
+                client, channel, poll_timeout=0.2, yield_idle=True, gate=self.gate
+            ):
                 ready.set()
                 if self._stopping.is_set():
                     return

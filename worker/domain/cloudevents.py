@@ -14,6 +14,9 @@ whoever asks for one (the subscriber helper, `kyc-events --cloudevents`):
     datacontenttype  "application/json"
     data             the legacy event document, unchanged (schema_version included)
 
+    signingkeyid     the key that signed `data` (an extension attribute; only for signed
+                     events): `data` holds `signing_key_id` and `signature`, verify `data`
+
 A breaking change to `data` raises the schema version and with it the `v<N>` suffix
 of `type`, so a consumer can route on `type` alone.
 """
@@ -25,6 +28,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from worker.domain.events import REQUIRED_EVENT_FIELDS
+from worker.domain.signatures import CLOUDEVENT_KEY_ID_ATTRIBUTE, KEY_ID_FIELD
 
 SPEC_VERSION = "1.0"
 DEFAULT_SOURCE = "kyc-poller"
@@ -76,7 +80,7 @@ def to_cloudevent(event: Mapping[str, Any], *, source: str = DEFAULT_SOURCE) -> 
         if provider and external_id
         else f"verification/{event['verification_id']}"
     )
-    return {
+    cloudevent = {
         "specversion": SPEC_VERSION,
         "id": str(event["event_id"]),
         "source": source,
@@ -86,6 +90,10 @@ def to_cloudevent(event: Mapping[str, Any], *, source: str = DEFAULT_SOURCE) -> 
         "datacontenttype": DATA_CONTENT_TYPE,
         "data": dict(event),
     }
+    key_id = event.get(KEY_ID_FIELD)
+    if isinstance(key_id, str) and key_id:
+        cloudevent[CLOUDEVENT_KEY_ID_ATTRIBUTE] = key_id
+    return cloudevent
 
 
 def from_cloudevent(cloudevent: Mapping[str, Any]) -> dict[str, Any]:

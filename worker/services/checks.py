@@ -305,7 +305,12 @@ def configuration_check(env: Mapping[str, str]) -> tuple[Check, Settings | None]
         else "loads; no provider is configured (set <PROVIDER>_BASE_URL and credentials)"
     )
     status = CheckStatus.OK if configured else CheckStatus.WARN
-    return Check("configuration", status, detail, {"providers_configured": configured}), settings
+    signed = settings.event_signer is not None
+    if not signed:
+        status = CheckStatus.WARN
+        detail += "; events are NOT signed (set KYC_EVENT_SIGNING_KEY): readers drop them"
+    data = {"providers_configured": configured, "events_signed": signed}
+    return Check("configuration", status, detail, data), settings
 
 
 def is_configured(name: str, settings: ProviderSettings) -> bool:

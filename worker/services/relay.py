@@ -11,6 +11,11 @@ publishing but before marking would publish again on the next run; a Redis
 key per event id (SET NX in the same script as XADD and PUBLISH) turns that
 second publish into a no-op, so the stream and the channel carry each event once.
 
+Signatures: with a signer (the workers' KYC_EVENT_SIGNING_KEY), each event is signed as it
+is published (Ed25519 over its RFC 8785 bytes, `worker.domain.signatures`): the stream entry's
+`event` field and the channel's message are the signed document. The outbox keeps the
+unsigned one: only a process holding the key can make a message readers accept.
+
 Order: relays are serialized (SQLite's write lock; a transaction-scoped advisory
 lock on PostgreSQL) and publish in outbox id order, stopping at the first event
 Redis refuses: nothing after it is published before it. One verification's
@@ -39,6 +44,7 @@ from worker.domain.events import (
     STREAM_FIELD_VERIFICATION_ID,
     stream_for_channel,
 )
+from worker.domain.signatures import EventSigner
 
 log = structlog.get_logger(__name__)
 
@@ -151,6 +157,7 @@ class OutboxRelay:
         stream_maxlen: int = DEFAULT_STREAM_MAXLEN,
         stream_max_age_seconds: float = DEFAULT_STREAM_MAX_AGE_SECONDS,
         lock_timeout_seconds: float = DEFAULT_LOCK_TIMEOUT_SECONDS,
+        signer: EventSigner | None = None,
     ) -> None:
         if stream_maxlen < 0 or stream_max_age_seconds < 0:
             raise ValueError("stream retention must not be negative (0 turns it off)")
@@ -165,6 +172,8 @@ class OutboxRelay:
         self.stream_maxlen = stream_maxlen
         self.stream_max_age_seconds = stream_max_age_seconds
         self.lock_timeout_seconds = lock_timeout_seconds
+        # Signs each event as it is published (None: unsigned, which readers drop).
+        self.signer = signer
         self._publish_batch = redis_client.register_script(_PUBLISH_BATCH)
 
     def relay_batch(self) -> RelayReport:
@@ -285,13 +294,18 @@ class OutboxRelay:
         ]
         for row in rows:
             keys.append(DEDUPE_KEY_PREFIX + row.event_id)
-            message = json.dumps(row.payload, sort_keys=True, separators=(",", ":"))
+            message = self.message(row.payload)
             args += [row.event_id, row.verification_id, message]
         reply = self._publish_batch(keys=keys, args=args)
         done = int(reply[0])
         error = reply[1].decode() if isinstance(reply[1], bytes) else str(reply[1])
         reached = [int(n) for n in reply[2 : 2 + done]]
         return reached, (error or None)
+
+    def message(self, payload: dict[str, Any]) -> str:
+        """The published form of an outbox event: the document, signed (see module doc)."""
+        document = self.signer.sign(payload) if self.signer is not None else payload
+        return json.dumps(document, sort_keys=True, separators=(",", ":"))
 
     def _mark_published(self, session: Session, ids: Sequence[int]) -> None:
         now = self.clock()

@@ -85,7 +85,14 @@ class Cli:
 
 
 def cli_env(database_url: str, redis_url: str, provider_env: dict[str, str]) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(_OWN_PREFIXES)}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        # The session's event keys stay: the fleet's configuration has them.
+        if not k.startswith(_OWN_PREFIXES)
+        or k.startswith("KYC_EVENT_SIGNING_KEY")
+        or k.startswith("KYC_EVENT_VERIFY_KEYS")
+    }
     env.update(provider_env)
     env.update(
         KYC_DATABASE_URL=database_url,
@@ -409,6 +416,17 @@ def test_events_recent_and_replay_from_the_stream(sqlite_cli, fake_providers):
     assert [e["verification_id"] for e in one] == [vids[1]]
     line = cli.ok("events", "--from-id", "0", "-n", "1")
     assert "pending -> in_review" in line and sessions[0] in line
+
+    # A forged event (no signature the fleet made) is dropped, counted, and said so.
+    forged = {**recent[0], "event_id": "forged-1", "to_status": "approved"}
+    redis.Redis.from_url(cli.env["KYC_REDIS_URL"]).xadd(STREAM, {"event": json.dumps(forged)})
+    done = cli.run("events", "--from-id", "0", "--json")
+    assert done.returncode == 0
+    assert "forged-1" not in done.stdout and "bad_signature 1" in done.stderr
+    unchecked = cli.json_lines("events", "--from-id", "0", "--no-verify")
+    assert unchecked[-1]["event_id"] == "forged-1"
+    keyless = Cli({k: v for k, v in cli.env.items() if not k.startswith("KYC_EVENT_")})
+    assert "--no-verify" in keyless.fails(2, "events")
 
     assert "stream id" in cli.fails(2, "events", "--from-id", "yesterday")
     assert "not several" in cli.fails(2, "events", "--from-id", "0", "--since", "1h")

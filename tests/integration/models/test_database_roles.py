@@ -25,6 +25,7 @@ from sqlalchemy.exc import DBAPIError, ProgrammingError
 from models import OutboxEvent, Verification, utcnow
 from models.db import Database
 from tests.doubles import NO_TRANSPORT, FakeClock, ScriptedAdapter, result, run_coroutine
+from tests.support.event_keys import session_signer
 from worker.adapters.sql_store import SqlStore
 from worker.domain.decisions import PollPolicy
 from worker.domain.errors import TrackingConflictError
@@ -302,7 +303,9 @@ def test_the_worker_role_runs_the_poll_engine_store_and_the_relay(as_role, redis
     assert report.transitions == 1
     client = redis.Redis.from_url(redis_url)
     try:
-        relay = OutboxRelay(worker, client, "roles.test.events", dedupe_ttl=60)
+        relay = OutboxRelay(
+            worker, client, "roles.test.events", dedupe_ttl=60, signer=session_signer()
+        )
         assert relay.relay_all().published >= 1
         assert client.xlen("roles.test.events.stream") >= 1
     finally:

@@ -9,10 +9,12 @@ from sqlalchemy import func, select, update
 
 from models import OutboxEvent
 from tests.doubles import NO_TRANSPORT, FakeClock, ScriptedAdapter, result, run_coroutine
+from tests.support.event_keys import session_signer
 from tests.support.outbox_events import add_events, stream_event_ids
 from worker.adapters.sql_store import SqlStore
-from worker.api.events import iter_events
+from worker.api.events import EventGate, iter_events
 from worker.domain.decisions import PollPolicy
+from worker.domain.signatures import EventSigner, generate_key_pair
 from worker.services.polling import PollEngine
 from worker.services.relay import (
     DEDUPE_KEY_PREFIX,
@@ -77,6 +79,7 @@ class Collector:
 
 
 def relay_for(db, url, **kwargs):
+    kwargs.setdefault("signer", session_signer())
     return OutboxRelay(
         db, redis.Redis.from_url(url, socket_timeout=2), CHANNEL, dedupe_ttl=3600, **kwargs
     )
@@ -151,9 +154,10 @@ def test_concurrent_relays_publish_each_event_once(db, redis_url):
     assert unpublished_count(db) == 0
 
 
-def test_subscriber_helper_skips_junk_and_repeats(redis_url):
+def test_subscriber_helper_skips_junk_repeats_forgeries_and_counts_them(redis_url):
     client = redis.Redis.from_url(redis_url)
-    events = iter_events(client, CHANNEL, poll_timeout=0.1, yield_idle=True)
+    gate = EventGate()  # the test session's keys, from the environment
+    events = iter_events(client, CHANNEL, poll_timeout=0.1, yield_idle=True, gate=gate)
     assert next(events) is None  # subscribed, idle
     good = {
         "event_id": "e1",
@@ -162,12 +166,18 @@ def test_subscriber_helper_skips_junk_and_repeats(redis_url):
         "verification_id": 1,
         "to_status": "approved",
     }
+    signer = session_signer()
+    forged = {**signer.sign({**good, "event_id": "e3"}), "verification_id": 9}
+    stranger = EventSigner.from_text(generate_key_pair("x").private_key, signer.key_id)
     for message in [
         "not json",
         json.dumps({"event_id": "x"}),
-        json.dumps(good),
-        json.dumps(good),
-        json.dumps({**good, "event_id": "e2"}),
+        json.dumps(signer.sign(good)),
+        json.dumps(signer.sign(good)),
+        json.dumps(good),  # unsigned
+        json.dumps(forged),  # altered after signing
+        json.dumps(stranger.sign({**good, "event_id": "e4"})),  # another key, same id
+        json.dumps(signer.sign({**good, "event_id": "e2"})),
     ]:
         client.publish(CHANNEL, message)
     received = []
@@ -178,6 +188,7 @@ def test_subscriber_helper_skips_junk_and_repeats(redis_url):
             continue
         received.append(event["event_id"])
     assert received == ["e1", "e2"]
+    assert gate.dropped == {"not_an_event": 2, "unsigned": 1, "bad_signature": 2}
 
 
 # --------------------------------------------------------------------------- the stream

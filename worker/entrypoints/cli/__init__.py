@@ -8,6 +8,8 @@ group of commands, all sharing `base` (exit codes, errors, output, parameter typ
     providers       pause, resume, providers, provider-reset
     events          events (and `kyc-events`, its alias)
     diagnostics     outbox, doctor
+    service         serve, api-token
+    keys            keygen
     service         serve (the HTTP service), api-token
 
 Every command takes `--json` (one JSON object, or one per line for lists and streams).
@@ -27,6 +29,7 @@ import click
 from worker.entrypoints.cli import (
     diagnostics,
     events,
+    keys,
     providers,
     service,
     verifications,
@@ -63,7 +66,7 @@ def cli() -> None:
     """
 
 
-for _module in (verifications, watchlists, providers, events, diagnostics, service):
+for _module in (verifications, watchlists, providers, events, diagnostics, service, keys):
     for _command in _module.COMMANDS:
         cli.add_command(_command)
 

@@ -30,6 +30,7 @@ from worker.domain.cloudevents import DEFAULT_SOURCE, to_cloudevent
 from worker.domain.events import stream_for_channel
 from worker.domain.redaction import redact_url
 from worker.entrypoints.cli.base import (
+    EXIT_USAGE,
     CliError,
     Since,
     canonical,
@@ -134,6 +135,12 @@ def _stream_id(_ctx: click.Context, param: click.Parameter, value: str | None) -
     metavar="SECONDS",
     help="Longest wait for new entries per read.",
 )
+@click.option(
+    "--no-verify",
+    is_flag=True,
+    help="Hand over events without checking their signatures (default: drop unsigned or "
+    "forged ones; the keys are KYC_EVENT_VERIFY_KEYS and the signing key's public half).",
+)
 @click.option("--redis-url", metavar="URL", help="Redis to read (default: KYC_REDIS_URL).")
 @click.option("--channel", metavar="NAME", help="Pub/sub channel (default: KYC_EVENTS_CHANNEL).")
 @click.option(
@@ -159,6 +166,7 @@ def events(
     redis_url: str | None,
     channel: str | None,
     stream: str | None,
+    no_verify: bool,
     as_json: bool,
 ) -> None:
     """Recent events (default: the last 20 in the stream), a replay, a live tail or a group.
@@ -204,6 +212,13 @@ def events(
     wanted_id = None if external_id is None else canonical(provider or "", external_id)
 
     settings = load_settings()
+    if not no_verify and settings.event_verifier is None:
+        raise CliError(
+            "events are verified before they are shown: set KYC_EVENT_VERIFY_KEYS (the "
+            "fleet's public keys) or KYC_EVENT_SIGNING_KEY, or pass --no-verify",
+            EXIT_USAGE,
+        )
+    gate = readers.EventGate(settings.event_verifier, verify=not no_verify)
     url = redis_url or settings.redis_url
     channel = channel or settings.events_channel
     stream = stream or (settings.events_stream or stream_for_channel(channel))
@@ -246,6 +261,7 @@ def events(
                 block,
                 claim_idle,
                 show,
+                gate,
             )
         elif starts:
             for item in readers.replay(
@@ -257,17 +273,19 @@ def events(
                 follow=follow,
                 count=batch,
                 block_seconds=block,
+                gate=gate,
             ):
                 if item is not None and not show(item.event, item.stream_id):
                     break
         elif follow:
             if not structured:
                 click.echo(f"following {channel} (Ctrl-C to stop)", err=True)
-            for event in readers.iter_events(client, channel):
+            for event in readers.iter_events(client, channel, gate=gate):
                 if event is not None and not show(event, None):
                     break
         else:
-            for stream_id, event in recent_events(client, stream, count or DEFAULT_RECENT, wanted):
+            recent = recent_events(client, stream, count or DEFAULT_RECENT, wanted, gate=gate)
+            for stream_id, event in recent:
                 show(event, stream_id)
         if printed == 0 and not structured and not follow and not group:
             matching = "matching " if provider else ""
@@ -280,6 +298,7 @@ def events(
         ) from None
     finally:
         client.close()
+        _say_dropped(gate)
 
 
 class _Enough(Exception):
@@ -298,6 +317,7 @@ def _read_group(
     block: float,
     claim_idle: float | None,
     show: Callable[[dict[str, Any], str | None], bool],
+    gate: readers.EventGate,
 ) -> None:
     start = "$"
     if from_id is not None or after_id is not None or since is not None:
@@ -311,6 +331,7 @@ def _read_group(
         count=batch,
         block_seconds=block,
         claim_idle_seconds=claim_idle or readers.DEFAULT_CLAIM_IDLE_SECONDS,
+        gate=gate,
     )
     if not reader.ensure_group() and start != "$":
         click.echo(
@@ -338,6 +359,7 @@ def recent_events(
     *,
     page: int = 500,
     scan_limit: int = 100_000,
+    gate: readers.EventGate | None = None,
 ) -> list[tuple[str, dict[str, Any]]]:
     """The last `count` wanted events of the stream, oldest first (scans at most `scan_limit`)."""
     found: list[tuple[str, dict[str, Any]]] = []
@@ -350,7 +372,8 @@ def recent_events(
         for raw_id, fields in entries:
             entry_id = raw_id.decode() if isinstance(raw_id, bytes) else str(raw_id)
             scanned += 1
-            event = readers.parse_entry(fields)
+            raw = readers.raw_of_entry(fields)
+            event = gate.admit(raw) if gate is not None else readers.parse_entry(fields)
             if event is not None and wanted(event):
                 found.append((entry_id, event))
                 if len(found) >= count:
@@ -361,6 +384,12 @@ def recent_events(
         upper = "(" + (last.decode() if isinstance(last, bytes) else str(last))
     found.reverse()
     return found
+
+
+def _say_dropped(gate: readers.EventGate) -> None:
+    if gate.dropped:
+        counts = ", ".join(f"{reason} {n}" for reason, n in sorted(gate.dropped.items()))
+        click.echo(f"dropped events that failed verification: {counts}", err=True)
 
 
 # --------------------------------------------------------------------------- kyc-events

@@ -1,4 +1,5 @@
-"""Event signing keys from the environment and from files (workers sign, readers verify).
+"""Event signing keys from the environment and from files (workers sign, readers verify),
+read the same way by the fleet (its settings) and by apps' readers (`worker.api`).
 
 Workers (the relay signs what it publishes):
 
@@ -14,6 +15,11 @@ Readers (GroupConsumer, replay, iter_events, kyc-events, `kyc-poller events`):
     KYC_EVENT_VERIFY_KEYS_FILE  or a file of such entries, one per line (`#` comments; PEM
                                 public keys allowed there); set only one
 
+A reader of the fleet's own configuration (an operator's shell: the CLI) also accepts
+the public half of KYC_EVENT_SIGNING_KEY (`reader_verifier`). Rotation: add the new public
+key to every reader's ring, switch the workers to the new private key, drop the old public
+key once the stream no longer holds its events.
+
 The files are read once, at start-up, at most `MAX_KEY_FILE_BYTES`. Errors name
 the variable and the path, never the key. `cryptography` loads only when a key
 is actually parsed.
@@ -23,8 +29,9 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
+from worker.domain.errors import ConfigurationError
 from worker.domain.signatures import (
     EventSigner,
     EventVerifier,
@@ -32,6 +39,9 @@ from worker.domain.signatures import (
     parse_private_key,
     parse_public_key_ring,
 )
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 ENV_SIGNING_KEY: Final = "KYC_EVENT_SIGNING_KEY"
 ENV_SIGNING_KEY_FILE: Final = "KYC_EVENT_SIGNING_KEY_FILE"
@@ -111,3 +121,29 @@ def verifier_from_env(env: Mapping[str, str] | None = None) -> EventVerifier:
         )
     data, source = found
     return EventVerifier(parse_public_key_ring(data, source=source))
+
+
+def reader_verifier(env: Mapping[str, str] | None = None) -> EventVerifier | None:
+    """The configured public keys plus the signing key's public half; None when neither."""
+    env = os.environ if env is None else env
+    keys: dict[str, Ed25519PublicKey] = {}
+    found = _one_of(env, ENV_VERIFY_KEYS, ENV_VERIFY_KEYS_FILE)
+    if found is not None:
+        data, source = found
+        keys.update(parse_public_key_ring(data, source=source))
+    signer = signer_from_env(env)
+    if signer is not None:
+        keys.setdefault(signer.key_id, signer.public_key)
+    return EventVerifier(keys) if keys else None
+
+
+def require_verifier(env: Mapping[str, str] | None = None) -> EventVerifier:
+    """A reader's verifier; ConfigurationError saying how to get one when none is set."""
+    verifier = reader_verifier(env)
+    if verifier is None:
+        raise ConfigurationError(
+            f"events are verified before they are handed over: set {ENV_VERIFY_KEYS} "
+            f"(or {ENV_VERIFY_KEYS_FILE}) to the fleet's public key(s), pass a verifier, or "
+            "turn verification off explicitly (verify=False, --no-verify)"
+        )
+    return verifier
