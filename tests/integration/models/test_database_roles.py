@@ -26,6 +26,7 @@ from models import OutboxEvent, Verification, utcnow
 from models.db import Database
 from tests.doubles import NO_TRANSPORT, FakeClock, ScriptedAdapter, result, run_coroutine
 from tests.support.event_keys import session_signer
+from tests.support.services import unavailable
 from worker.adapters.sql_store import SqlStore
 from worker.domain.decisions import PollPolicy
 from worker.domain.errors import TrackingConflictError
@@ -85,7 +86,7 @@ def conninfo(url: str) -> str:
 @pytest.fixture(scope="module")
 def roles_db(postgres_server):
     if shutil.which("psql") is None:
-        pytest.skip("psql is not installed (it comes with the PostgreSQL client tools)")
+        unavailable("psql is not installed (apt-get install postgresql-client)")
     with postgres_server.temporary_database("kyc_roles") as admin_url:
         done = run_init(admin_url)
         assert done.returncode == 0, done.stderr
