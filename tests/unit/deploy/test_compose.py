@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -27,6 +28,7 @@ from devkit.local_fleet import (
 from tests.support.services import unavailable
 from worker.adapters.registry import PROVIDER_NAMES, build_adapters
 from worker.config import Settings
+from worker.domain.signatures import generate_key_pair
 
 ROOT = Path(__file__).resolve().parents[3]
 COMPOSE_FILE = ROOT / "docker-compose.yml"
@@ -63,13 +65,47 @@ PROVIDER_ENV = {
     "GU1_ALLOW_INSECURE_HTTP": "true",
     "PREDICATE_ALLOW_INSECURE_HTTP": "true",
 }
+REQUIRED = "run scripts/compose-env > .env"
+COMMON_ENV = {"KYC_LOG_FORMAT": "json", "KYC_METRICS_ADDR": "0.0.0.0", **PROVIDER_ENV}
 KYC_ENV = {
-    "KYC_DATABASE_URL": "postgresql+psycopg://kyc:kyc@postgres:5432/kyc",
-    "KYC_REDIS_URL": "redis://redis:6379/0",
-    "KYC_LOG_FORMAT": "json",
-    "KYC_METRICS_ADDR": "0.0.0.0",
-    **PROVIDER_ENV,
+    **COMMON_ENV,
+    "KYC_DATABASE_URL": "postgresql+psycopg://kyc_worker:${KYC_DB_WORKER_PASSWORD:?"
+    + REQUIRED
+    + "}@postgres:5432/kyc",
+    "KYC_REDIS_URL": "redis://worker:${KYC_REDIS_WORKER_PASSWORD:?" + REQUIRED + "}@redis:6379/0",
+    "KYC_EVENT_SIGNING_KEY": "${KYC_EVENT_SIGNING_KEY:?" + REQUIRED + "}",
+    "KYC_EVENT_SIGNING_KEY_ID": "${KYC_EVENT_SIGNING_KEY_ID:?" + REQUIRED + "}",
 }
+# The fleet's processes: the signing key, the runtime role, the worker Redis user.
+FLEET_SERVICES = {"worker", "control", "intake", "beat"}
+
+
+def dot_env() -> dict[str, str]:
+    """What scripts/compose-env writes (values made up here)."""
+    pair = generate_key_pair("2026-12")
+    names = [
+        "POSTGRES_PASSWORD",
+        "KYC_DB_OWNER_PASSWORD",
+        "KYC_DB_WORKER_PASSWORD",
+        "KYC_DB_APP_PASSWORD",
+        "KYC_REDIS_WORKER_PASSWORD",
+        "KYC_REDIS_APP_PASSWORD",
+        "KYC_REDIS_SUBSCRIBER_PASSWORD",
+        "KYC_REDIS_OPERATOR_PASSWORD",
+    ]
+    values = {name: f"{name.lower()}-0123456789abcdef" for name in names}
+    values.update(KYC_EVENT_SIGNING_KEY=pair.private_key, KYC_EVENT_SIGNING_KEY_ID=pair.key_id)
+    return values
+
+
+_VARIABLE = re.compile(r"\$\{(?P<name>[A-Z0-9_]+)(?::\?[^}]*|-[^}]*)?\}")
+
+
+def interpolate(env: dict[str, str], values: dict[str, str]) -> dict[str, str]:
+    """Compose's `${NAME:?message}` / `${NAME-}` filled in as compose would from `.env`."""
+    return {
+        key: _VARIABLE.sub(lambda m: values.get(m["name"], ""), value) for key, value in env.items()
+    }
 
 
 @pytest.fixture(scope="module")
@@ -138,7 +174,30 @@ def test_infrastructure_images_and_healthchecks(compose):
     assert postgres["image"] == "postgres:15"
     assert "pg_isready" in " ".join(postgres["healthcheck"]["test"])
     assert redis["image"] == "redis:7"
-    assert redis["healthcheck"]["test"][-2:] == ["redis-cli", "ping"]
+    # The default user is off: the health check logs in as the operator.
+    check = " ".join(redis["healthcheck"]["test"])
+    assert "redis-cli --user operator" in check and check.endswith("ping")
+
+
+def test_no_credential_has_a_default_and_each_process_gets_only_its_own(compose):
+    services = compose["services"]
+    for name in ("postgres", "redis"):
+        for key, value in environment(services[name]).items():
+            if "PASSWORD" in key:
+                assert value.startswith("${") and ":?" in value, (name, key)
+    assert environment(services["postgres"])["POSTGRES_PASSWORD"] != "kyc"
+    assert "./deploy/postgres:/docker-entrypoint-initdb.d:ro" in services["postgres"]["volumes"]
+    assert "aclfile" in " ".join(services["redis"]["command"])
+    # Only the fleet signs; migrations are the owner; the internet-facing service has no key.
+    for name in FLEET_SERVICES:
+        assert "KYC_EVENT_SIGNING_KEY" in environment(services[name]), name
+    migrate = interpolate(environment(services["migrate"]), dot_env())
+    assert urlsplit(migrate["KYC_DATABASE_URL"]).username == "kyc_owner"
+    assert "KYC_REDIS_URL" not in migrate and "KYC_EVENT_SIGNING_KEY" not in migrate
+    ingress = interpolate(environment(services["ingress"]), dot_env())
+    assert urlsplit(ingress["KYC_DATABASE_URL"]).username == "kyc_worker"
+    assert "KYC_EVENT_SIGNING_KEY" not in ingress
+    assert environment(services["fake-providers"]) == COMMON_ENV
 
 
 def test_app_services_build_the_project_image(compose):
@@ -220,29 +279,37 @@ def test_migration_waits_for_a_healthy_database(compose):
 
 
 def test_shared_environment_extension_field(compose):
+    assert compose["x-kyc-common-env"] == COMMON_ENV
     assert compose["x-kyc-env"] == KYC_ENV
-    for name in APP_SERVICES:
+    for name in FLEET_SERVICES:
         assert environment(compose["services"][name]) == KYC_ENV, name
 
 
 @pytest.mark.parametrize("name", ["worker", "beat"])
 def test_worker_and_beat_have_every_provider_configured(compose, name):
-    env = environment(compose["services"][name])
+    env = interpolate(environment(compose["services"][name]), dot_env())
     assert {key: env.get(key) for key in PROVIDER_ENV} == PROVIDER_ENV
     settings = Settings.from_env(env)
     assert set(build_adapters(settings.providers)) == set(PROVIDER_NAMES)
+    assert settings.event_signer is not None and settings.event_signer.key_id == "2026-12"
 
 
 def test_urls_point_at_the_compose_services(compose):
     services = compose["services"]
-    env = environment(services["worker"])
+    values = dot_env()
+    env = interpolate(environment(services["worker"]), values)
     database = urlsplit(env["KYC_DATABASE_URL"])
-    pg_env = environment(services["postgres"])
+    pg_env = interpolate(environment(services["postgres"]), values)
     assert (database.hostname, database.port) == ("postgres", 5432)
-    assert database.username == pg_env["POSTGRES_USER"]
-    assert database.password == pg_env["POSTGRES_PASSWORD"]
+    assert (database.username, database.password) == (
+        "kyc_worker",
+        pg_env["KYC_DB_WORKER_PASSWORD"],
+    )
     assert database.path.lstrip("/") == pg_env["POSTGRES_DB"]
-    assert urlsplit(env["KYC_REDIS_URL"]).hostname == "redis"
+    broker = urlsplit(env["KYC_REDIS_URL"])
+    redis_env = interpolate(environment(services["redis"]), values)
+    assert (broker.hostname, broker.username) == ("redis", "worker")
+    assert broker.password == redis_env["KYC_REDIS_WORKER_PASSWORD"]
     fake_port = services["fake-providers"]["command"][-1]
     for key in PROVIDER_ENV:
         if key.endswith("_BASE_URL"):
@@ -304,7 +371,7 @@ def test_docker_compose_itself_accepts_the_file_when_installed():
 
 def test_redis_persists_what_it_queues(compose):
     redis = compose["services"]["redis"]
-    command = redis["command"]
+    command = " ".join(redis["command"]).split()
     assert command[command.index("--appendonly") + 1] == "yes"
     assert command[command.index("--appendfsync") + 1] in {"everysec", "always"}
     assert any(volume.endswith(":/data") for volume in redis["volumes"])
