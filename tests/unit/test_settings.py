@@ -51,3 +51,16 @@ def test_a_redis_url_redis_py_cannot_open_is_refused_without_quoting_it(url):
 def test_redis_urls_of_every_kind_are_accepted():
     for url in ("redis://127.0.0.1:6379/0", "rediss://:pw@cache:6380/2", "unix:///run/r.sock"):
         assert Settings.from_env({"KYC_REDIS_URL": url}).redis_url == url
+
+
+def test_a_status_maximum_gap_is_read_and_a_bad_one_refused_at_start():
+    from worker.domain.statuses import VerificationStatus
+
+    schedule = Settings.from_env({"KYC_POLL_MAX_GAP_IN_REVIEW": "600"}).policy.schedule
+    assert schedule is not None
+    assert schedule.max_gap(VerificationStatus.IN_REVIEW) == 600.0
+    assert schedule.max_gap(VerificationStatus.PENDING) == 1800.0  # the default
+    with pytest.raises(ConfigurationError, match="KYC_POLL_MAX_GAP_IN_REVIEW"):
+        Settings.from_env({"KYC_POLL_MAX_GAP_IN_REVIEW": "0"})
+    with pytest.raises(ConfigurationError, match="KYC_POLL_MAX_GAP_APPROVED"):
+        Settings.from_env({"KYC_POLL_MAX_GAP_APPROVED": "600"})

@@ -7,10 +7,19 @@ with its own interval ("every minute for the first 30 min, then every 2 min to a
 hour, ..."); the last phase's interval is the cap. A provider may override any
 status. Terminal statuses have no schedule.
 
-Jitter is uniform within ±`jitter` of the interval (±10 % by default), so a fleet
-does not poll in lock-step; unlike full jitter (a draw in [0, ceiling]) it does
-not cost detection delay: the mean interval is the nominal one and the longest
-gap is at most (1 + jitter) times it.
+Jitter spreads the *first* wait in a status (after the change, or after tracking) over
+[1 - `jitter`, 1 + `jitter`] times it (10 % by default), so verifications that changed status
+together, or were tracked in one batch, do not poll in lock-step; later waits are the
+schedule's own. So only the first gap can differ from the schedule (by the jitter), and a
+learned schedule that polls every 60 s to see a change within 60 s keeps that promise (a
+±10 % draw on every wait would leave 2.5 % of its changes waiting longer). On average the
+first wait is the nominal one, so jitter costs neither requests nor delay; its spread also
+tells the learner where in the first gap changes land (`worker.domain.adaptive`). A phase
+that starts a little early or late stays so until a denser phase's start re-anchors it
+(`StatusSchedule.nominal_delay`).
+
+A maximum gap per status (`max_gaps`, 30 min by default) caps every wait of that status,
+whatever its schedule or a learned one says: no decision waits longer than it to be seen.
 
 Errors keep their own backoff (`worker.domain.backoff`); this module is only for
 answered polls: call `next_poll_delay` after an unchanged poll and right after a
@@ -20,15 +29,17 @@ Configuration (environment, see `plan_from_env`):
 - `KYC_POLL_SCHEDULE_<STATUS>` = "0:60,1800:120,3600:300" (seconds-in-status:interval
   pairs, the first at 0, starts strictly increasing, intervals > 0);
 - `KYC_POLL_SCHEDULE_<PROVIDER>_<STATUS>` = the same, for one provider;
-- `KYC_POLL_SCHEDULE_JITTER` = 0.1 (a fraction in [0, 0.5]).
+- `KYC_POLL_SCHEDULE_JITTER` = 0.1 (a fraction in [0, 0.5]);
+- `KYC_POLL_MAX_GAP_<STATUS>` = 1800 (seconds, at least 1 and at most 30 days).
 (The prefix is not `KYC_SCHEDULE_`: `KYC_SCHEDULE_INTERVAL` is the beat period.)
 
-The defaults are measured by `scripts/simulate_schedule.py` against today's full
-jitter and fixed intervals on the issue's lifecycles.
+The defaults are measured by `scripts/simulate_schedule.py` (devkit.simulation) against
+today's full jitter, fixed intervals and the exact optimum on the simulator's lifecycles.
 """
 
 from __future__ import annotations
 
+import bisect
 import math
 import random
 from collections.abc import Collection, Iterable, Mapping
@@ -39,8 +50,13 @@ from worker.domain.statuses import VerificationStatus
 
 ENV_PREFIX = "KYC_POLL_SCHEDULE_"
 JITTER_VARIABLE = f"{ENV_PREFIX}JITTER"
+MAX_GAP_PREFIX = "KYC_POLL_MAX_GAP_"
 DEFAULT_JITTER = 0.1
 MAX_JITTER = 0.5
+# No status waits longer than this between two polls unless configured otherwise.
+DEFAULT_MAX_GAP_SECONDS = 1800.0
+# The widest cap accepted (a larger one is a typo: the default maximum age is 30 days).
+MAX_GAP_CEILING_SECONDS = 30 * 86400.0
 # No poll is ever scheduled sooner than this, whatever the configuration says.
 MIN_DELAY_SECONDS = 1.0
 
@@ -62,8 +78,12 @@ class StatusSchedule:
     """The phases of one status: the first starts at 0, starts strictly increase."""
 
     phases: tuple[Phase, ...]
+    # Derived (not compared, not shown): the phases' starts, for bisect; the first wait.
+    _starts: tuple[float, ...] = field(init=False, repr=False, compare=False, default=())
+    first_wait: float = field(init=False, repr=False, compare=False, default=0.0)
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "_starts", tuple(phase.start for phase in self.phases))
         if not self.phases:
             raise ValueError("a schedule needs at least one phase")
         if self.phases[0].start != 0:
@@ -75,6 +95,7 @@ class StatusSchedule:
             if not (math.isfinite(phase.interval) and phase.interval > 0):
                 raise ValueError("intervals must be finite and greater than 0")
             previous = phase.start
+        object.__setattr__(self, "first_wait", self.nominal_delay(0.0))
 
     @classmethod
     def of(cls, *pairs: tuple[float, float]) -> StatusSchedule:
@@ -83,12 +104,10 @@ class StatusSchedule:
 
     def interval_at(self, seconds_in_status: float) -> float:
         """The nominal interval of the phase `seconds_in_status` falls in."""
-        interval = self.phases[0].interval
-        for phase in self.phases:
-            if phase.start > seconds_in_status:
-                break
-            interval = phase.interval
-        return interval
+        return self.phases[self._phase_index(seconds_in_status)].interval
+
+    def _phase_index(self, seconds_in_status: float) -> int:
+        return max(bisect.bisect_right(self._starts, seconds_in_status) - 1, 0)
 
     def nominal_delay(self, seconds_in_status: float) -> float:
         """The wait (before jitter) from `seconds_in_status` to the next poll.
@@ -99,8 +118,9 @@ class StatusSchedule:
         stretches where a change is unlikely, then poll densely where it is likely).
         """
         elapsed = max(seconds_in_status, 0.0)
-        delay = self.interval_at(elapsed)
-        for phase in self.phases:
+        index = self._phase_index(elapsed)
+        delay = self.phases[index].interval
+        for phase in self.phases[index + 1 :]:
             if phase.start <= elapsed:
                 continue
             if phase.start >= elapsed + delay:
@@ -109,22 +129,33 @@ class StatusSchedule:
                 delay = max(phase.start - elapsed, phase.interval)
         return delay
 
-    def offsets(self, horizon: float) -> list[float]:
-        """Nominal poll times (seconds in status, without jitter) in (0, horizon]."""
+    def offsets(self, horizon: float, max_gap: float = math.inf) -> list[float]:
+        """Nominal poll times (seconds in status, without jitter) up to the first past
+        `horizon`, each wait capped at `max_gap`."""
         times: list[float] = []
         now = 0.0
         while now < horizon:
-            now += max(self.nominal_delay(now), MIN_DELAY_SECONDS)
+            now += max(min(self.nominal_delay(now), max_gap), MIN_DELAY_SECONDS)
             times.append(now)
         return times
 
+    def capped(self, max_gap: float) -> StatusSchedule:
+        """The same schedule with every interval at most `max_gap`."""
+        return StatusSchedule(
+            tuple(Phase(phase.start, min(phase.interval, max_gap)) for phase in self.phases)
+        )
+
     def render(self) -> str:
-        """The schedule in words: "every 1 min to 30 min, then every 2 min to 1 h, then …"."""
+        """The schedule in words: "at 3 min, then every 1 min to 30 min, then every 2 min …"."""
         parts: list[str] = []
         for index, phase in enumerate(self.phases):
+            following = self.phases[index + 1].start if index + 1 < len(self.phases) else None
+            if following is not None and following - phase.start == phase.interval:
+                parts.append(f"at {format_duration(following)}")  # a phase of one poll
+                continue
             text = f"every {format_duration(phase.interval)}"
-            if index + 1 < len(self.phases):
-                text += f" to {format_duration(self.phases[index + 1].start)}"
+            if following is not None:
+                text += f" to {format_duration(following)}"
             parts.append(text)
         return ", then ".join(parts)
 
@@ -135,17 +166,27 @@ class StatusSchedule:
 
 @dataclass(frozen=True)
 class SchedulePlan:
-    """A schedule per non-terminal status, per-provider overrides, and the jitter."""
+    """A schedule per non-terminal status, per-provider overrides, the jitter, and the
+    longest wait per status (`max_gaps`; a status not listed gets the default)."""
 
     statuses: Mapping[VerificationStatus, StatusSchedule]
     providers: Mapping[str, Mapping[VerificationStatus, StatusSchedule]] = field(
         default_factory=dict
     )
     jitter: float = DEFAULT_JITTER
+    max_gaps: Mapping[VerificationStatus, float] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if not (0.0 <= self.jitter <= MAX_JITTER):
             raise ValueError(f"jitter must be within [0, {MAX_JITTER}]")
+        for status, gap in self.max_gaps.items():
+            if status.is_terminal:
+                raise ValueError(f"{status.value} is terminal: it has no maximum gap")
+            if not (MIN_DELAY_SECONDS <= gap <= MAX_GAP_CEILING_SECONDS):
+                raise ValueError(
+                    f"the maximum gap of {status.value} must be within "
+                    f"[{MIN_DELAY_SECONDS:g}, {MAX_GAP_CEILING_SECONDS:g}] seconds"
+                )
         for status in VerificationStatus:
             if not status.is_terminal and status not in self.statuses:
                 raise ValueError(f"no schedule for the non-terminal status {status.value}")
@@ -161,13 +202,23 @@ class SchedulePlan:
         override = self.providers.get(provider.lower(), {}).get(status)
         return override if override is not None else self.statuses[status]
 
+    def max_gap(self, status: VerificationStatus) -> float:
+        """The longest wait between two polls of a verification in `status`."""
+        return self.max_gaps.get(status, DEFAULT_MAX_GAP_SECONDS)
+
     def with_overrides(
         self, provider: str, schedules: Mapping[VerificationStatus, StatusSchedule]
     ) -> SchedulePlan:
         """A copy where `provider` uses `schedules` (merged over its current overrides)."""
         providers = {name: dict(per) for name, per in self.providers.items()}
         providers.setdefault(provider.lower(), {}).update(schedules)
-        return SchedulePlan(self.statuses, providers, self.jitter)
+        return SchedulePlan(self.statuses, providers, self.jitter, self.max_gaps)
+
+    def with_max_gaps(self, max_gaps: Mapping[VerificationStatus, float]) -> SchedulePlan:
+        """A copy with these statuses' maximum gaps (merged over the current ones)."""
+        return SchedulePlan(
+            self.statuses, self.providers, self.jitter, {**self.max_gaps, **max_gaps}
+        )
 
 
 def next_poll_delay(
@@ -181,32 +232,48 @@ def next_poll_delay(
 
     `seconds_in_status`: since kyc-poller saw the verification enter `status` (its
     last transition, or its tracking for the first status); 0 right after a change.
-    The nominal delay (see `StatusSchedule.nominal_delay`) times a uniform factor in
-    [1 - jitter, 1 + jitter], at least `MIN_DELAY_SECONDS`.
+    The nominal delay (see `StatusSchedule.nominal_delay`); the status's first wait (one
+    that starts before its first poll could be due) lands within `first_wait_spread` of the
+    first poll's time, uniformly. At most the status's maximum gap, at least
+    `MIN_DELAY_SECONDS`.
     """
     schedule = plan.schedule_for(provider, status)
     if schedule is None:
         raise ValueError(f"{status.value} is terminal: it is not polled")
-    delay = schedule.nominal_delay(seconds_in_status)
-    if plan.jitter > 0:
-        delay *= rng.uniform(1.0 - plan.jitter, 1.0 + plan.jitter)
-    return max(delay, MIN_DELAY_SECONDS)
+    elapsed = max(seconds_in_status, 0.0)
+    first, cap = schedule.first_wait, plan.max_gap(status)
+    spread = first_wait_spread(first, plan.jitter, cap)
+    if spread > 0 and elapsed < first - spread:
+        delay = first + rng.uniform(-spread, spread) - elapsed
+    else:
+        delay = schedule.nominal_delay(elapsed)
+    return max(min(delay, cap), MIN_DELAY_SECONDS)
+
+
+def first_wait_spread(first: float, jitter: float, max_gap: float) -> float:
+    """How far the first wait may land either side of `first`: `jitter` of it, but never
+    past the maximum gap, so the draw stays centred on `first` (a first wait at the cap,
+    common for learned reviews, is not jittered: clipping would shorten it on average)."""
+    return max(min(jitter * first, max_gap - first), 0.0)
 
 
 # -- defaults ---------------------------------------------------------------------------
 
-# The user is completing the flow (pending, in_progress) or must resubmit (retry):
-# most finish within minutes, so poll every minute for the first 30 min (with ±10 %
-# jitter no gap exceeds 66 s: p95 of the delay under 60 s), then back off for users
-# who wander away.
+# The user is completing the flow (pending, in_progress) or must resubmit (retry). The
+# first poll comes 3 min in (GUESS: no user finishes a flow with a document and a selfie in
+# under 2 min; both simulator distributions say so, and one who does waits at most 3 min),
+# then every minute to 30 min: no gap over 60 s, so the first change is seen within 60 s.
+# Then back off for users who wander away.
 USER_SCHEDULE = StatusSchedule.of(
-    (0, 60), (1800, 120), (3600, 300), (6 * 3600, 600), (24 * 3600, 1800)
+    (0, 180), (180, 60), (1800, 120), (3600, 300), (6 * 3600, 600), (24 * 3600, 1800)
 )
-# A manual (compliance) review takes minutes to a day: a steady pace, a little
-# denser in the first hour (short reviews), never spending a day's requests early.
-# The hazard of a change does not fall over the first day, so the pace does not
-# slow down before it.
-REVIEW_SCHEDULE = StatusSchedule.of((0, 330), (3600, 480), (24 * 3600, 1800))
+# A manual (compliance) review takes minutes to a day. The first poll comes 6 min in, then
+# every 220 s to an hour (the short reviews: one of 5-60 min is seen within 3.7 min), then
+# every 485 s to a day: a review's hazard does not fall over its first day, so the pace does
+# not slow before it. Tuned on the simulator (README, Benchmark): B's p95 within 1.5x a fixed
+# interval's at equal requests, A and B within today's requests. (A's 1.05x is out of reach
+# for a steady schedule that also serves B: see README.)
+REVIEW_SCHEDULE = StatusSchedule.of((0, 360), (360, 220), (3600, 485), (24 * 3600, 1800))
 
 DEFAULT_STATUS_SCHEDULES: Mapping[VerificationStatus, StatusSchedule] = {
     VerificationStatus.PENDING: USER_SCHEDULE,
@@ -214,7 +281,10 @@ DEFAULT_STATUS_SCHEDULES: Mapping[VerificationStatus, StatusSchedule] = {
     VerificationStatus.RETRY: USER_SCHEDULE,
     VerificationStatus.IN_REVIEW: REVIEW_SCHEDULE,
 }
-DEFAULT_PLAN = SchedulePlan(DEFAULT_STATUS_SCHEDULES)
+DEFAULT_MAX_GAPS: Mapping[VerificationStatus, float] = {
+    status: DEFAULT_MAX_GAP_SECONDS for status in DEFAULT_STATUS_SCHEDULES
+}
+DEFAULT_PLAN = SchedulePlan(DEFAULT_STATUS_SCHEDULES, max_gaps=DEFAULT_MAX_GAPS)
 
 
 # -- configuration ----------------------------------------------------------------------
@@ -265,6 +335,17 @@ def parse_jitter(text: str, *, variable: str = JITTER_VARIABLE) -> float:
     return value
 
 
+def parse_max_gap(text: str, *, variable: str) -> float:
+    """Seconds within [MIN_DELAY_SECONDS, MAX_GAP_CEILING_SECONDS]; errors name `variable`."""
+    gap = _parse_seconds(text, variable=variable, what="maximum gap")
+    if not MIN_DELAY_SECONDS <= gap <= MAX_GAP_CEILING_SECONDS:
+        raise ScheduleConfigError(
+            f"{variable}: must be within [{MIN_DELAY_SECONDS:g}, {MAX_GAP_CEILING_SECONDS:g}] "
+            f"seconds, got {text.strip()[:40]!r}"
+        )
+    return gap
+
+
 def plan_from_env(
     environ: Mapping[str, str],
     providers: Collection[str],
@@ -275,8 +356,9 @@ def plan_from_env(
     `KYC_POLL_SCHEDULE_<STATUS>` replaces a status's default,
     `KYC_POLL_SCHEDULE_<PROVIDER>_<STATUS>` sets one provider's (names upper-case:
     `KYC_POLL_SCHEDULE_IN_REVIEW`, `KYC_POLL_SCHEDULE_GU1_IN_REVIEW`),
-    `KYC_POLL_SCHEDULE_JITTER` the jitter. Any other `KYC_POLL_SCHEDULE_*` variable
-    (a typo, a terminal status, an unknown provider) is an error naming it.
+    `KYC_POLL_SCHEDULE_JITTER` the jitter, `KYC_POLL_MAX_GAP_<STATUS>` a status's maximum
+    gap. Any other `KYC_POLL_SCHEDULE_*` or `KYC_POLL_MAX_GAP_*` variable (a typo, a
+    terminal status, an unknown provider) is an error naming it.
     """
     by_name = {status.value.upper(): status for status in polled_statuses()}
     terminal = {status.value.upper() for status in VerificationStatus if status.is_terminal}
@@ -284,7 +366,22 @@ def plan_from_env(
     statuses = dict(base.statuses)
     overrides = {name: dict(per) for name, per in base.providers.items()}
     jitter = base.jitter
+    max_gaps = dict(base.max_gaps)
     for variable in sorted(environ):
+        if variable.startswith(MAX_GAP_PREFIX):
+            status_name = variable[len(MAX_GAP_PREFIX) :]
+            if status_name not in by_name:
+                kind = (
+                    "a terminal status, it is not polled"
+                    if status_name in terminal
+                    else (
+                        f"unknown status; expected {MAX_GAP_PREFIX}<STATUS> with STATUS one of "
+                        f"{', '.join(sorted(by_name))}"
+                    )
+                )
+                raise ScheduleConfigError(f"{variable}: {kind}")
+            max_gaps[by_name[status_name]] = parse_max_gap(environ[variable], variable=variable)
+            continue
         if not variable.startswith(ENV_PREFIX):
             continue
         value = environ[variable]
@@ -310,7 +407,7 @@ def plan_from_env(
                     f"{', '.join(sorted(p.upper() for p in known_providers)) or '(none)'}, "
                     f"or {JITTER_VARIABLE}"
                 )
-    return SchedulePlan(statuses, overrides, jitter)
+    return SchedulePlan(statuses, overrides, jitter, max_gaps)
 
 
 def _split_provider(rest: str, providers: Iterable[str]) -> tuple[str | None, str]:
@@ -341,14 +438,15 @@ def _parse_seconds(text: str, *, variable: str, what: str) -> float:
 def render_markdown_table(plan: SchedulePlan) -> str:
     """The effective plan as a Markdown table (statuses, then each provider override)."""
     lines = [
-        "| status | provider | schedule (time in status: interval) | variable |",
-        "|---|---|---|---|",
+        "| status | provider | schedule (time in status: interval) | variable | longest gap |",
+        "|---|---|---|---|---|",
     ]
     for status in polled_statuses():
         schedule = plan.statuses[status]
         lines.append(
             f"| `{status.value}` | all | {schedule.render()} "
-            f"(`{schedule.to_setting()}`) | `{ENV_PREFIX}{status.value.upper()}` |"
+            f"(`{schedule.to_setting()}`) | `{ENV_PREFIX}{status.value.upper()}` | "
+            f"{format_duration(plan.max_gap(status))} (`{MAX_GAP_PREFIX}{status.value.upper()}`) |"
         )
     for provider in sorted(plan.providers):
         for status in polled_statuses():
@@ -358,12 +456,15 @@ def render_markdown_table(plan: SchedulePlan) -> str:
             lines.append(
                 f"| `{status.value}` | {provider} | {override.render()} "
                 f"(`{override.to_setting()}`) | "
-                f"`{ENV_PREFIX}{provider.upper()}_{status.value.upper()}` |"
+                f"`{ENV_PREFIX}{provider.upper()}_{status.value.upper()}` | "
+                f"{format_duration(plan.max_gap(status))} |"
             )
     lines.append(
-        f"\nJitter: each wait is the interval times a uniform factor in "
-        f"[{1 - plan.jitter:g}, {1 + plan.jitter:g}] (`{JITTER_VARIABLE}`={plan.jitter:g}); "
-        f"never less than {MIN_DELAY_SECONDS:g} s. Terminal statuses are not polled."
+        f"\nJitter: the first wait in a status (after the change, or after tracking) is its "
+        f"interval times a uniform factor in [{1 - plan.jitter:g}, {1 + plan.jitter:g}] "
+        f"(`{JITTER_VARIABLE}`={plan.jitter:g}; narrower where that would pass the longest "
+        f"gap); later waits are the schedule's own. No wait is longer than the status's "
+        f"longest gap or shorter than {MIN_DELAY_SECONDS:g} s. Terminal statuses are not polled."
     )
     return "\n".join(lines)
 

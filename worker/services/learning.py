@@ -2,10 +2,13 @@
 
 Every `refresh_seconds` the learner reads how long each provider's verifications
 stayed in each status (`SqlStore.status_durations`) and rebuilds the plan with
-`worker.domain.adaptive.adaptive_plan`: polls placed where a change is most
-likely, within the static schedule's request budget. With too little history for
-a (provider, status) the static schedule stays; if reading fails, the last plan
-stays (and the static one until a first success).
+`worker.domain.adaptive.adaptive_plan`: polls placed where changes land, within the
+static schedule's request budget and each status's maximum gap. The history is read as
+polled with the plan this learner built last (the static one at first): a fresh process
+in a fleet that ran a learned plan misreads one build's worth (see the domain module's
+GUESS). With too little history for a (provider, status) the static schedule stays; if
+reading or learning fails, the last plan stays (and the static one until a first success).
+A build costs up to about a second of CPU per provider (the optimiser is bounded).
 """
 
 from __future__ import annotations
@@ -63,7 +66,7 @@ class ScheduleLearner:
             histories = self.source.status_durations(
                 now=now, since=now - timedelta(seconds=self.history_seconds)
             )
-            self._plan = adaptive_plan(self.static, histories, self.settings)
+            self._plan = adaptive_plan(self.static, histories, self.settings, self._plan)
         except Exception as exc:  # a failed refresh keeps the last plan
             log.warning("adaptive_schedule_refresh_failed", error_type=type(exc).__name__)
             return self._plan

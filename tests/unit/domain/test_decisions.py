@@ -66,19 +66,18 @@ def test_unchanged_answer_counts_the_poll_and_follows_the_status_schedule():
     assert decision.transition is None and decision.event is None
     update = decision.update
     assert (update.poll_attempts, update.total_polls, update.error_count) == (3, 10, 0)
-    # A user still completing the flow (5 min in pending): every minute, ±10 %.
-    assert NOW + timedelta(seconds=54) <= update.next_poll_at <= NOW + timedelta(seconds=66)
+    # A user still completing the flow (5 min in pending): every minute (only a status's
+    # first wait is jittered).
+    assert update.next_poll_at == NOW + timedelta(seconds=60)
     assert update.result == {"response": {}, "summary": {}}
 
 
 def test_the_schedule_follows_time_in_status_and_status():
     long_pending = stored(status_since=NOW - timedelta(hours=2))
     later = run(long_pending, answer(S.PENDING)).update.next_poll_at
-    assert NOW + timedelta(seconds=270) <= later <= NOW + timedelta(seconds=330)
+    assert later == NOW + timedelta(seconds=300)
     review = run(stored(S.IN_REVIEW, status_since=NOW - timedelta(minutes=10)), answer(S.IN_REVIEW))
-    assert (
-        NOW + timedelta(seconds=297) <= review.update.next_poll_at <= NOW + timedelta(seconds=363)
-    )
+    assert review.update.next_poll_at == NOW + timedelta(seconds=220)
 
 
 def test_the_legacy_backoff_is_a_mode():

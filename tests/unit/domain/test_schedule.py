@@ -1,21 +1,16 @@
 import random
+from itertools import pairwise
 
 import pytest
 
-from worker.domain.adaptive import (
-    AdaptiveSettings,
-    DurationHistory,
-    Survival,
-    adaptive_plan,
-    expected_polls,
-    learn_schedule,
-)
 from worker.domain.schedule import (
+    DEFAULT_MAX_GAP_SECONDS,
     DEFAULT_PLAN,
     MIN_DELAY_SECONDS,
     ScheduleConfigError,
     SchedulePlan,
     StatusSchedule,
+    first_wait_spread,
     next_poll_delay,
     parse_jitter,
     parse_schedule,
@@ -71,15 +66,58 @@ def test_a_denser_later_phase_is_not_overshot():
     assert gap_then_dense.nominal_delay(900) == 1800
 
 
-@pytest.mark.parametrize("seconds", [0.0, 30.0, 600.0, 5000.0])
-def test_jitter_stays_within_its_bounds_and_spreads(seconds):
+def test_jitter_spreads_the_first_wait_only():
     plan = plan_of(STEPS, jitter=0.1)
     rng = random.Random(7)
-    nominal = STEPS.nominal_delay(seconds)
-    delays = [next_poll_delay(plan, "gu1", PENDING, seconds, rng) for _ in range(2000)]
-    assert all(0.9 * nominal <= delay <= 1.1 * nominal for delay in delays)
-    assert min(delays) < 0.92 * nominal and max(delays) > 1.08 * nominal
-    assert sum(delays) / len(delays) == pytest.approx(nominal, rel=0.01)
+    first = [next_poll_delay(plan, "gu1", PENDING, 0.0, rng) for _ in range(2000)]
+    assert all(9.0 <= delay <= 11.0 for delay in first)
+    assert min(first) < 9.2 and max(first) > 10.8
+    assert sum(first) / len(first) == pytest.approx(10.0, rel=0.01)  # costs nothing on average
+    # The first wait right after tracking (the first poll a second or two in) too.
+    assert all(8.0 <= next_poll_delay(plan, "gu1", PENDING, 1.0, rng) <= 10.0 for _ in range(50))
+    # Later waits are the schedule's own: no gap longer than it says.
+    for seconds in (30.0, 600.0, 5000.0):
+        assert {next_poll_delay(plan, "gu1", PENDING, seconds, rng) for _ in range(50)} == {
+            STEPS.nominal_delay(seconds)
+        }
+
+
+def test_a_first_wait_near_the_maximum_gap_is_jittered_less_and_stays_centred():
+    assert first_wait_spread(600.0, 0.1, 1800.0) == 60.0
+    assert first_wait_spread(1750.0, 0.1, 1800.0) == 50.0
+    assert first_wait_spread(1800.0, 0.1, 1800.0) == 0.0
+    plan = plan_of(StatusSchedule.of((0, 1750), (1750, 300)), jitter=0.1)
+    rng = random.Random(3)
+    first = [next_poll_delay(plan, "gu1", IN_REVIEW, 0.0, rng) for _ in range(2000)]
+    assert max(first) <= 1800.0 and min(first) >= 1700.0
+    assert sum(first) / len(first) == pytest.approx(1750.0, abs=3.0)
+
+
+def test_an_early_first_poll_stays_early_until_a_denser_phase_re_anchors_it():
+    schedule = StatusSchedule.of((0, 200), (200, 60), (1000, 20))
+    # A first poll 20 s early (jitter): the 60 s phase keeps its rhythm from there ...
+    assert schedule.nominal_delay(180) == 60
+    assert schedule.nominal_delay(960) == 40  # ... and the denser phase's start re-anchors it
+
+
+def test_the_maximum_gap_caps_every_wait_of_its_status():
+    plan = plan_of(StatusSchedule.of((0, 60), (600, 3600))).with_max_gaps({IN_REVIEW: 900.0})
+    rng = random.Random(2)
+    assert next_poll_delay(plan, "gu1", IN_REVIEW, 5000.0, rng) == 900.0
+    assert next_poll_delay(plan, "gu1", PENDING, 5000.0, rng) == DEFAULT_MAX_GAP_SECONDS
+    assert next_poll_delay(plan, "gu1", IN_REVIEW, 100.0, rng) == 60.0
+    assert plan.max_gap(IN_REVIEW) == 900.0
+    # Overrides keep the caps.
+    override = plan.with_overrides("gu1", {IN_REVIEW: StatusSchedule.of((0, 5000))})
+    assert next_poll_delay(override, "gu1", IN_REVIEW, 10.0, rng) == 900.0
+
+
+@pytest.mark.parametrize("gap", [0.5, 31 * 86400.0])
+def test_a_maximum_gap_out_of_bounds_is_refused(gap):
+    with pytest.raises(ValueError, match="maximum gap"):
+        DEFAULT_PLAN.with_max_gaps({IN_REVIEW: gap})
+    with pytest.raises(ValueError, match="terminal"):
+        DEFAULT_PLAN.with_max_gaps({VerificationStatus.APPROVED: 600.0})
 
 
 def test_no_delay_is_below_the_floor():
@@ -135,11 +173,13 @@ def test_every_polled_status_has_a_default():
         assert DEFAULT_PLAN.schedule_for("any", status) is not None
 
 
-def test_users_are_polled_about_every_minute_for_their_first_twenty_minutes():
+def test_users_are_polled_every_minute_from_their_third_minute_to_half_an_hour():
     user = DEFAULT_PLAN.schedule_for("gu1", PENDING)
     assert user is not None
-    longest = max(user.interval_at(t) for t in range(0, 1201, 10)) * (1 + DEFAULT_PLAN.jitter)
-    assert longest <= 66
+    assert user.first_wait == 180  # GUESS: nobody finishes a flow within 2 min
+    times = user.offsets(1800)
+    gaps = [b - a for a, b in pairwise(times)]
+    assert max(gaps) == 60  # after the first poll, every change is seen within 60 s
     for status in (VerificationStatus.IN_PROGRESS, VerificationStatus.RETRY):
         assert DEFAULT_PLAN.schedule_for("gu1", status) == user
 
@@ -147,9 +187,9 @@ def test_users_are_polled_about_every_minute_for_their_first_twenty_minutes():
 def test_reviews_are_polled_at_a_steady_pace_with_a_cap():
     review = DEFAULT_PLAN.schedule_for("gu1", IN_REVIEW)
     assert review is not None
-    intervals = [review.interval_at(t) for t in range(0, 40 * 86400, 600)]
+    intervals = [review.interval_at(t) for t in range(int(review.first_wait), 40 * 86400, 600)]
     assert intervals == sorted(intervals)
-    assert intervals[0] >= 120 and intervals[-1] <= 1800
+    assert intervals[0] >= 120 and intervals[-1] <= DEFAULT_PLAN.max_gap(IN_REVIEW) == 1800
 
 
 # -- configuration ----------------------------------------------------------------------
@@ -204,6 +244,32 @@ def test_plan_from_env_applies_statuses_providers_and_jitter():
     assert plan.schedule_for("gu1", PENDING) == DEFAULT_PLAN.schedule_for("gu1", PENDING)
 
 
+def test_plan_from_env_reads_maximum_gaps_per_status():
+    plan = plan_from_env(
+        {"KYC_POLL_MAX_GAP_IN_REVIEW": "600", "KYC_POLL_MAX_GAP_PENDING": " 90.5 "}, PROVIDERS
+    )
+    assert plan.max_gap(IN_REVIEW) == 600.0
+    assert plan.max_gap(PENDING) == 90.5
+    assert plan.max_gap(VerificationStatus.RETRY) == DEFAULT_MAX_GAP_SECONDS
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "message"),
+    [
+        ("KYC_POLL_MAX_GAP_IN_REVIEW", "0.5", "must be within"),
+        ("KYC_POLL_MAX_GAP_IN_REVIEW", "3000000", "must be within"),
+        ("KYC_POLL_MAX_GAP_IN_REVIEW", "ten", "is not a number"),
+        ("KYC_POLL_MAX_GAP_IN_REVIEW", "nan", "finite number"),
+        ("KYC_POLL_MAX_GAP_APPROVED", "600", "terminal"),
+        ("KYC_POLL_MAX_GAP_REVIEW", "600", "unknown status"),
+    ],
+)
+def test_bad_maximum_gaps_name_their_variable(variable, value, message):
+    with pytest.raises(ScheduleConfigError, match=variable) as error:
+        plan_from_env({variable: value}, PROVIDERS)
+    assert message in str(error.value)
+
+
 def test_plan_from_env_without_settings_is_the_default():
     assert plan_from_env({}, PROVIDERS) == DEFAULT_PLAN
 
@@ -244,88 +310,9 @@ def test_markdown_table_lists_every_status_and_override():
     assert "every 30 s to 10 min, then every 1.5 min" in table
     assert "approved" not in table
     assert "KYC_POLL_SCHEDULE_JITTER" in table
+    assert "30 min (`KYC_POLL_MAX_GAP_IN_REVIEW`)" in table
 
 
 def test_settings_round_trip_through_the_parser():
     for schedule in DEFAULT_PLAN.statuses.values():
         assert parse_schedule(schedule.to_setting(), variable="X") == schedule
-
-
-# -- adaptive ---------------------------------------------------------------------------
-
-
-def uniform_history(low: float, high: float, count: int, seed: int = 0) -> DurationHistory:
-    rng = random.Random(seed)
-    return DurationHistory([rng.uniform(low, high) for _ in range(count)])
-
-
-REVIEW = StatusSchedule.of((0, 330), (3600, 480), (86400, 1800))
-
-
-def test_too_little_history_keeps_the_static_schedule():
-    history = uniform_history(3600, 86400, 199)
-    assert learn_schedule(history, REVIEW, AdaptiveSettings(min_samples=200)) is REVIEW
-    plan = adaptive_plan(DEFAULT_PLAN, {("gu1", IN_REVIEW): history})
-    assert plan == DEFAULT_PLAN
-
-
-@pytest.mark.parametrize(("low", "high"), [(3600, 86400), (300, 3600), (120, 1200)])
-def test_learned_schedule_keeps_the_budget_and_polls_where_changes_happen(low, high):
-    history = uniform_history(low, high, 2000)
-    survival = Survival(history)
-    learned = learn_schedule(history, REVIEW)
-    assert learned != REVIEW
-    horizon = survival.last_time
-    assert expected_polls(learned, survival, horizon) <= expected_polls(REVIEW, survival, horizon)
-    # Before any change can happen, only sparse polls (at most the settings' max interval).
-    early = [t for t in learned.offsets(horizon) if t < low]
-    assert len(early) <= low // AdaptiveSettings().max_interval + 1
-    # Where changes happen, it polls at one steady spacing.
-    dense = learned.interval_at((low + high) / 2)
-    assert dense < AdaptiveSettings().max_interval
-    assert learned.interval_at(low + 0.8 * (high - low)) == dense
-
-
-def test_learned_schedule_beats_the_static_p95_at_equal_budget():
-    history = uniform_history(3600, 86400, 3000)
-    learned = learn_schedule(history, REVIEW)
-    changes = uniform_history(3600, 86400, 3000, seed=1).completed
-
-    def delays(schedule: StatusSchedule) -> list[float]:
-        times = schedule.offsets(90_000)
-        return sorted(min(t for t in times if t >= change) - change for change in changes)
-
-    assert delays(learned)[int(0.95 * len(changes))] < delays(REVIEW)[int(0.95 * len(changes))]
-
-
-def test_a_budget_too_small_for_any_learned_schedule_keeps_the_static_one():
-    sparse = StatusSchedule.of((0, 5000))
-    history = uniform_history(100, 20_000, 500)
-    settings = AdaptiveSettings(max_interval=600)
-    assert learn_schedule(history, sparse, settings) is sparse
-
-
-def test_adaptive_plan_overrides_only_providers_with_enough_history():
-    histories = {
-        ("gu1", IN_REVIEW): uniform_history(300, 3600, 500),
-        ("notus", IN_REVIEW): uniform_history(300, 3600, 50),
-        ("gu1", VerificationStatus.APPROVED): uniform_history(1, 2, 500),
-    }
-    plan = adaptive_plan(DEFAULT_PLAN, histories)
-    assert plan.schedule_for("gu1", IN_REVIEW) != DEFAULT_PLAN.schedule_for("gu1", IN_REVIEW)
-    assert plan.schedule_for("notus", IN_REVIEW) == DEFAULT_PLAN.schedule_for("notus", IN_REVIEW)
-    assert plan.schedule_for("gu1", PENDING) == DEFAULT_PLAN.schedule_for("gu1", PENDING)
-    assert plan.schedule_for("gu1", VerificationStatus.APPROVED) is None
-
-
-def test_survival_counts_open_verifications_as_at_least_this_long():
-    complete = Survival(DurationHistory([10, 20, 30, 40]))
-    assert [complete.at(t) for t in (5, 10, 25, 40)] == [1.0, 0.75, 0.5, 0.0]
-    # Two still open at 35 s: they did not end by 30, so fewer ended early than it seems.
-    censored = Survival(DurationHistory([10, 20, 30, 40], still_open=[35, 35]))
-    assert censored.at(10) == pytest.approx(5 / 6)
-    assert censored.at(20) == pytest.approx(5 / 6 * 4 / 5)
-    assert censored.at(30) == pytest.approx(5 / 6 * 4 / 5 * 3 / 4)
-    assert censored.at(40) == 0.0
-    assert censored.alive_time(0, 10) == pytest.approx(10)
-    assert complete.quantile(0.5) == 20
