@@ -92,6 +92,39 @@ class SecretScrubber:
         return event_dict
 
 
+class LineWriter:
+    """structlog's logger: one record, one `write` of the whole line, under the lock of the
+    standard library's handler.
+
+    Invariant: two records never share a line. structlog's `PrintLogger` prints the message and
+    its newline as two writes under its own lock, so a Celery record written by the stdlib
+    handler between them glued two JSON objects on one line (seen in CI with a threaded worker);
+    a log shipper drops such a line whole.
+    """
+
+    def __init__(self, handler: logging.StreamHandler[Any]) -> None:
+        self._handler = handler
+
+    def msg(self, message: str) -> None:
+        with self._handler.lock or _NO_LOCK:
+            stream = self._handler.stream
+            stream.write(message + "\n")
+            stream.flush()
+
+    log = debug = info = warn = warning = error = critical = exception = fatal = msg
+
+
+class _NoLock:
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+
+_NO_LOCK = _NoLock()
+
+
 def configure_logging(log_format: str = "auto", level: str = "INFO") -> None:
     """Set up structlog and the standard library's root logger once per process.
 
@@ -105,6 +138,7 @@ def configure_logging(log_format: str = "auto", level: str = "INFO") -> None:
         else structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
     )
     scrubber = SecretScrubber()
+    handler = logging.StreamHandler(sys.stderr)
     threshold = logging.getLevelNamesMapping().get(level.upper(), logging.INFO)
     structlog.configure(
         processors=[
@@ -117,7 +151,7 @@ def configure_logging(log_format: str = "auto", level: str = "INFO") -> None:
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(threshold),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        logger_factory=lambda *args: LineWriter(handler),
         cache_logger_on_first_use=False,
     )
     formatter = structlog.stdlib.ProcessorFormatter(
@@ -134,7 +168,6 @@ def configure_logging(log_format: str = "auto", level: str = "INFO") -> None:
             renderer,
         ],
     )
-    handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(formatter)
     handler.set_name("kyc-poller")
     root = logging.getLogger()

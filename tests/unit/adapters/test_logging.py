@@ -104,3 +104,44 @@ def test_structlog_lines_mask_secret_values_in_free_text(monkeypatch):
     monkeypatch.setenv("NOTUS_API_KEY", "notus-key-abcdef")
     line = json.loads(capture("json", note="sent notus-key-abcdef to postgresql://u:pw@db/x"))
     assert line["note"] == "sent *** to postgresql://***@db/x"
+
+
+class RecordingStream(io.StringIO):
+    """Keeps every `write` call apart, to see whether a record can be split between calls."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.writes: list[str] = []
+
+    def write(self, text: str) -> int:
+        self.writes.append(text)
+        return super().write(text)
+
+
+def test_every_record_is_one_whole_line_in_one_write_from_many_threads():
+    # A record printed as message then newline lets another thread's record land between the
+    # two: two JSON objects on one line, which a log shipper drops (seen with Celery threads).
+    import logging
+    import threading
+
+    stream = RecordingStream()
+    with redirect_stderr(stream):
+        configure_logging("json", "INFO")
+
+        def work(n: int) -> None:
+            for i in range(50):
+                structlog.get_logger("test").info("structured", n=n, i=i)
+                logging.getLogger("celery.app.trace").info("stdlib %s %s", n, i)
+
+        threads = [threading.Thread(target=work, args=(n,)) for n in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    structlog.reset_defaults()
+    logging.getLogger().handlers = []
+    writes = [w for w in stream.writes if w]
+    assert len(writes) == 4 * 50 * 2
+    assert all(w.endswith("\n") and w.count("\n") == 1 for w in writes)
+    records = [json.loads(line) for line in stream.getvalue().splitlines()]
+    assert sum(r["event"] == "structured" for r in records) == 200
