@@ -18,14 +18,16 @@ window after a warm-up reports:
 - worker+beat CPU ms per poll: user+system CPU of the poll worker, control worker
   and beat process trees (pool children included) over the window; Redis,
   PostgreSQL and the fake server are shown apart;
-- event latency p50/p99 (transition workload): receive time on the Redis channel
-  minus the event's `occurred_at`;
+- event latency p50/p95/p99 and events/s (workloads with transitions): receive time on
+  the Redis channel minus the event's `occurred_at`;
 - who set the pace: rows claimed but not yet polled, and due rows not yet
   claimed, sampled each second. Only a fleet that never catches up is measured
   at its capacity; otherwise raise --verifications.
 
-Workloads: `unchanged` (sessions stay PENDING) and `transition` (sessions alternate
-PENDING / VERIFYING: every poll is a transition with an event).
+Workloads: `unchanged` (sessions stay PENDING), `transition` (sessions alternate
+PENDING / VERIFYING: every poll is a transition with an event), and `mixed`
+(--unchanged rows that stay PENDING next to --changing rows that change at every poll:
+issue 16's shape, 2,000 + 300, where events leave beside a busy poll load).
 
 Anchors, in the same run against the same server and the same session ids: a
 bare loop of 50 threads sharing one `requests.Session`, and (aiohttp installed)
@@ -38,6 +40,8 @@ Exit status 0, or non-zero when setup fails (a service or the fleet does not sta
     .venv/bin/python scripts/bench_fleet.py                # both databases, both workloads
     .venv/bin/python scripts/bench_fleet.py --database sqlite --seconds 10 --repeat 3
     .venv/bin/python scripts/bench_fleet.py --env KYC_POLL_BATCH_SIZE=200 --concurrency 2
+    .venv/bin/python scripts/bench_fleet.py --database postgres --workload mixed \
+        --unchanged 2000 --changing 300 --repeat 3
 """
 
 from __future__ import annotations
@@ -83,7 +87,9 @@ from worker.services.tracking import insert_verification_if_absent
 
 UNCHANGED_SCRIPT = ["PENDING"]
 TRANSITION_SCRIPT = ["PENDING", "VERIFYING"]  # looped: every poll is a change
-WORKLOADS = ("unchanged", "transition")
+WORKLOADS = ("unchanged", "transition", "mixed")
+# `--workload both`: the two uniform workloads (what the README's first table shows).
+BOTH = ("unchanged", "transition")
 DATABASES = ("sqlite", "postgres")
 # Environment variables of the fleet this benchmark sets; inherited ones are dropped.
 OWN_PREFIXES = ("KYC_", "REDIS_URL", "NOTUS_", "BANK131_", "GU1_", "PREDICATE_")
@@ -103,6 +109,8 @@ class Options:
     latency_ms: float
     jitter_ms: float
     verifications: int
+    unchanged: int
+    changing: int
     seconds: float
     warmup: float
     repeat: int
@@ -125,7 +133,12 @@ def parse_options(argv: Sequence[str] | None) -> Options:
         "next to bare HTTP clients (figures only)."
     )
     parser.add_argument("--database", choices=[*DATABASES, "both"], default="both")
-    parser.add_argument("--workload", choices=[*WORKLOADS, "both"], default="both")
+    parser.add_argument(
+        "--workload",
+        choices=[*WORKLOADS, "both", "all"],
+        default="both",
+        help="both: unchanged and transition; all: the three",
+    )
     parser.add_argument("--latency-ms", type=float, default=100.0)
     parser.add_argument("--jitter-ms", type=float, default=0.0)
     parser.add_argument(
@@ -133,6 +146,15 @@ def parse_options(argv: Sequence[str] | None) -> Options:
         type=int,
         default=10_000,
         help="enough to saturate the fleet: see 'paced by' in the output",
+    )
+    parser.add_argument(
+        "--unchanged", type=int, default=2000, help="mixed workload: rows that stay PENDING"
+    )
+    parser.add_argument(
+        "--changing",
+        type=int,
+        default=300,
+        help="mixed workload: rows that change at every poll",
     )
     parser.add_argument("--seconds", type=float, default=20.0, help="measured window")
     parser.add_argument("--warmup", type=float, default=5.0, help="after the first polls")
@@ -175,12 +197,17 @@ def parse_options(argv: Sequence[str] | None) -> Options:
         extra[key] = value
     if args.verifications < 1 or args.seconds <= 0 or args.repeat < 1:
         parser.error("--verifications, --seconds and --repeat must be positive")
+    if args.unchanged < 0 or args.changing < 0 or args.unchanged + args.changing < 1:
+        parser.error("--unchanged and --changing must not be negative, nor both 0")
+    workloads = {"both": BOTH, "all": WORKLOADS}.get(args.workload, (args.workload,))
     return Options(
         databases=DATABASES if args.database == "both" else (args.database,),
-        workloads=WORKLOADS if args.workload == "both" else (args.workload,),
+        workloads=workloads,
         latency_ms=args.latency_ms,
         jitter_ms=args.jitter_ms,
         verifications=args.verifications,
+        unchanged=args.unchanged,
+        changing=args.changing,
         seconds=args.seconds,
         warmup=args.warmup,
         repeat=args.repeat,
@@ -251,6 +278,7 @@ class FleetFigures:
     fake_ms_per_request: float
     events_per_second: float
     event_p50_ms: float | None
+    event_p95_ms: float | None
     event_p99_ms: float | None
     fleet_cores: float
     machine_cores_busy: float
@@ -486,6 +514,7 @@ def run_fleet(
         fake_ms_per_request=per_poll["[fake]"],
         events_per_second=len(latencies) / elapsed,
         event_p50_ms=1000 * percentile(latencies, 0.5) if latencies else None,
+        event_p95_ms=1000 * percentile(latencies, 0.95) if latencies else None,
         event_p99_ms=1000 * percentile(latencies, 0.99) if latencies else None,
         fleet_cores=sum(cpu1[n] - cpu0.get(n, 0.0) for n in fleet_names) / elapsed,
         machine_cores_busy=cores * busy / machine_total if machine_total > 0 else 0.0,
@@ -536,8 +565,13 @@ def report(options: Options, results: Results, concurrency_note: str) -> None:
         f"KYC_POLL_SCHEDULE_MODE=backoff, {options.poll_min:g}-{options.poll_max:g} s; "
         f"extra env: {extra}"
     )
+    sizes = []
+    if set(options.workloads) & set(BOTH):
+        sizes.append(f"{options.verifications} verifications (unchanged, transition)")
+    if "mixed" in options.workloads:
+        sizes.append(f"mixed: {options.unchanged} unchanged + {options.changing} changing")
     say(
-        f"workload: {options.verifications} verifications; window {options.seconds:g} s "
+        f"workload: {'; '.join(sizes)}; window {options.seconds:g} s "
         f"after {options.warmup:g} s warm-up"
     )
     say()
@@ -588,11 +622,15 @@ def report(options: Options, results: Results, concurrency_note: str) -> None:
         )
     say()
     say("kyc-poller: event latency (receive time - occurred_at)")
-    say(f"{'database':<10}{'workload':<12}{'events/s':>10}{'p50 ms':>10}{'p99 ms':>10}")
+    say(
+        f"{'database':<10}{'workload':<12}{'events/s':>10}{'p50 ms':>10}{'p95 ms':>10}"
+        f"{'p99 ms':>10}"
+    )
     for (database, workload), runs in runs_by_key:
         say(
             f"{database:<10}{workload:<12}{fmt(med(runs, lambda f: f.events_per_second), 10)}"
             f"{fmt(med(runs, lambda f: f.event_p50_ms), 10)}"
+            f"{fmt(med(runs, lambda f: f.event_p95_ms), 10)}"
             f"{fmt(med(runs, lambda f: f.event_p99_ms), 10)}"
         )
     say()
@@ -643,7 +681,8 @@ def describe(figures: FleetFigures) -> str:
         f"{figures.polls_per_second:.1f} polls/s, {figures.cpu_ms_per_poll:.2f} CPU ms/poll "
         f"({by_process}; {figures.fleet_cores:.2f} cores, machine "
         f"{figures.machine_cores_busy:.2f} busy), events {figures.events_per_second:.1f}/s "
-        f"p50 {fmt(figures.event_p50_ms, 0)} ms p99 {fmt(figures.event_p99_ms, 0)} ms; "
+        f"p50 {fmt(figures.event_p50_ms, 0)} ms p95 {fmt(figures.event_p95_ms, 0)} ms "
+        f"p99 {fmt(figures.event_p99_ms, 0)} ms; "
         f"due {figures.due_rows:.0f} rows, lag p50 {figures.due_lag_p50_s:.2f} s "
         f"max {figures.due_lag_max_s:.1f} s; claimed and waiting min {figures.waiting_min} "
         f"mean {figures.waiting_mean:.0f}: paced by the {figures.bound_by}"
@@ -663,8 +702,11 @@ def run(options: Options, workdir: Path) -> Results:
     tag = f"{random.randrange(16**6):06x}"
     ids = {
         workload: [f"bench-{workload[0]}-{tag}-{n}" for n in range(options.verifications)]
-        for workload in WORKLOADS
+        for workload in BOTH
     }
+    mixed_unchanged = [f"bench-mu-{tag}-{n}" for n in range(options.unchanged)]
+    mixed_changing = [f"bench-mc-{tag}-{n}" for n in range(options.changing)]
+    ids["mixed"] = mixed_unchanged + mixed_changing
     with contextlib.ExitStack() as stack:
         try:
             redis_server = EmbeddedRedis().start()
@@ -674,7 +716,11 @@ def run(options: Options, workdir: Path) -> Results:
         fake = FakeServer(options.latency_ms, options.jitter_ms, workdir)
         stack.callback(fake.stop)
         fake.add_sessions(ids["unchanged"], UNCHANGED_SCRIPT, loop=False)
-        fake.add_sessions(ids["transition"], TRANSITION_SCRIPT, loop=True)
+        if "transition" in options.workloads:
+            fake.add_sessions(ids["transition"], TRANSITION_SCRIPT, loop=True)
+        if "mixed" in options.workloads:
+            fake.add_sessions(mixed_unchanged, UNCHANGED_SCRIPT, loop=False)
+            fake.add_sessions(mixed_changing, TRANSITION_SCRIPT, loop=True)
         databases = BenchDatabases(workdir, options.postgres_url, prefix="kyc_bench")
         stack.callback(databases.stop)
         if "postgres" in options.databases:
