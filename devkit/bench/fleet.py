@@ -34,6 +34,11 @@ bare loop of 50 threads sharing one `requests.Session`, and (aiohttp installed)
 an asyncio client with 200 requests in flight: req/s and this process's CPU per
 request. Ratios: kyc-poller polls/s to each anchor's req/s.
 
+Before and after in one run: each `--variant NAME:KEY=VALUE,...` is the fleet with that
+environment on top (e.g. `--variant ordered:KYC_RELAY_DIRECT=0 --variant direct:`); every
+repeat runs all variants one after the other, so they share the machine's conditions,
+and the summary prints each variant's ratios to the first.
+
 Not a test: it asserts nothing and prints figures (medians over --repeat).
 Exit status 0, or non-zero when setup fails (a service or the fleet does not start).
 
@@ -41,13 +46,16 @@ Exit status 0, or non-zero when setup fails (a service or the fleet does not sta
     .venv/bin/python scripts/bench_fleet.py --database sqlite --seconds 10 --repeat 3
     .venv/bin/python scripts/bench_fleet.py --env KYC_POLL_BATCH_SIZE=200 --concurrency 2
     .venv/bin/python scripts/bench_fleet.py --database postgres --workload mixed \
-        --unchanged 2000 --changing 300 --repeat 3
+        --unchanged 2000 --changing 300 --repeat 3 \
+        --variant ordered:KYC_RELAY_DIRECT=0 --variant direct:
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
+import itertools
 import json
 import os
 import random
@@ -123,6 +131,8 @@ class Options:
     poll_min: float
     poll_max: float
     extra_env: dict[str, str]
+    # (name, environment on top of extra_env); one unnamed variant without --variant.
+    variants: tuple[tuple[str, dict[str, str]], ...]
     postgres_url: str | None
     keep_logs: Path | None
 
@@ -185,6 +195,14 @@ def parse_options(argv: Sequence[str] | None) -> Options:
         help="extra environment for the fleet (repeatable), e.g. KYC_POLL_BATCH_SIZE=200",
     )
     parser.add_argument(
+        "--variant",
+        action="append",
+        default=[],
+        metavar="NAME:KEY=VALUE,...",
+        help="run the fleet once per variant in each repeat, with this environment on top "
+        "(repeatable; the summary compares each to the first)",
+    )
+    parser.add_argument(
         "--postgres-url", help="admin URL of a PostgreSQL server to use instead of initdb"
     )
     parser.add_argument("--keep-logs", type=Path, help="keep the fleet's logs in this directory")
@@ -200,6 +218,18 @@ def parse_options(argv: Sequence[str] | None) -> Options:
     if args.unchanged < 0 or args.changing < 0 or args.unchanged + args.changing < 1:
         parser.error("--unchanged and --changing must not be negative, nor both 0")
     workloads = {"both": BOTH, "all": WORKLOADS}.get(args.workload, (args.workload,))
+    variants: list[tuple[str, dict[str, str]]] = []
+    for item in args.variant:
+        name, sep, rest = item.partition(":")
+        if not sep or not name or name in {v[0] for v in variants}:
+            parser.error(f"--variant takes a new NAME:KEY=VALUE,..., got {item!r}")
+        overlay: dict[str, str] = {}
+        for pair in filter(None, rest.split(",")):
+            key, sep, value = pair.partition("=")
+            if not sep or not key:
+                parser.error(f"--variant {name}: KEY=VALUE expected, got {pair!r}")
+            overlay[key] = value
+        variants.append((name, overlay))
     return Options(
         databases=DATABASES if args.database == "both" else (args.database,),
         workloads=workloads,
@@ -220,6 +250,7 @@ def parse_options(argv: Sequence[str] | None) -> Options:
         poll_min=args.poll_min,
         poll_max=args.poll_max,
         extra_env=extra,
+        variants=tuple(variants) or (("", {}),),
         postgres_url=args.postgres_url,
         keep_logs=args.keep_logs,
     )
@@ -305,7 +336,8 @@ class FleetFigures:
 @dataclass
 class Results:
     anchors: dict[str, list[AnchorFigures]] = field(default_factory=dict)
-    fleet: dict[tuple[str, str], list[FleetFigures]] = field(default_factory=dict)
+    # (database, workload, variant) -> one FleetFigures per repeat
+    fleet: dict[tuple[str, str, str], list[FleetFigures]] = field(default_factory=dict)
 
 
 # --------------------------------------------------------------------------- the fleet
@@ -565,6 +597,14 @@ def report(options: Options, results: Results, concurrency_note: str) -> None:
         f"KYC_POLL_SCHEDULE_MODE=backoff, {options.poll_min:g}-{options.poll_max:g} s; "
         f"extra env: {extra}"
     )
+    if options.variants[0][0]:
+        say(
+            "       variants, in this order in each repeat: "
+            + "; ".join(
+                f"{name} ({' '.join(f'{k}={v}' for k, v in env.items()) or 'no change'})"
+                for name, env in options.variants
+            )
+        )
     sizes = []
     if set(options.workloads) & set(BOTH):
         sizes.append(f"{options.verifications} verifications (unchanged, transition)")
@@ -604,15 +644,16 @@ def report(options: Options, results: Results, concurrency_note: str) -> None:
     say()
     say("kyc-poller: throughput (worker + beat = poll worker(s), control worker, beat)")
     say(
-        f"{'database':<10}{'workload':<12}{'polls/s':>9}{'CPU ms/poll':>13}"
+        f"{'database':<10}{'workload':<{_NAME}}{'polls/s':>9}{'CPU ms/poll':>13}"
         f"{'÷ threads':>11}{'÷ asyncio':>11}{'due rows':>10}{'lag p50 s':>11}"
         f"{'waiting min':>13}{'mean':>7}{'paced by':>10}"
     )
-    for (database, workload), runs in runs_by_key:
+    for (database, workload, variant), runs in runs_by_key:
+        workload = _row_name(workload, variant)
         pps = med(runs, lambda f: f.polls_per_second)
         paced = sorted(f.bound_by for f in runs)[len(runs) // 2]
         say(
-            f"{database:<10}{workload:<12}{fmt(pps, 9)}"
+            f"{database:<10}{workload:<{_NAME}}{fmt(pps, 9)}"
             f"{fmt(med(runs, lambda f: f.cpu_ms_per_poll), 13, 2)}"
             f"{ratio(pps, threads_rps):>11}{ratio(pps, asyncio_rps):>11}"
             f"{fmt(med(runs, lambda f: f.due_rows), 10, 0)}"
@@ -623,12 +664,13 @@ def report(options: Options, results: Results, concurrency_note: str) -> None:
     say()
     say("kyc-poller: event latency (receive time - occurred_at)")
     say(
-        f"{'database':<10}{'workload':<12}{'events/s':>10}{'p50 ms':>10}{'p95 ms':>10}"
+        f"{'database':<10}{'workload':<{_NAME}}{'events/s':>10}{'p50 ms':>10}{'p95 ms':>10}"
         f"{'p99 ms':>10}"
     )
-    for (database, workload), runs in runs_by_key:
+    for (database, workload, variant), runs in runs_by_key:
+        workload = _row_name(workload, variant)
         say(
-            f"{database:<10}{workload:<12}{fmt(med(runs, lambda f: f.events_per_second), 10)}"
+            f"{database:<10}{workload:<{_NAME}}{fmt(med(runs, lambda f: f.events_per_second), 10)}"
             f"{fmt(med(runs, lambda f: f.event_p50_ms), 10)}"
             f"{fmt(med(runs, lambda f: f.event_p95_ms), 10)}"
             f"{fmt(med(runs, lambda f: f.event_p99_ms), 10)}"
@@ -638,15 +680,16 @@ def report(options: Options, results: Results, concurrency_note: str) -> None:
     names = sorted({n for _, runs in runs_by_key for f in runs for n in f.cpu_ms_by_process})
     header = "".join(f"{n:>9}" for n in names)
     say(
-        f"{'database':<10}{'workload':<12}{header}{'redis':>8}{'postgres':>9}{'fake':>7}"
+        f"{'database':<10}{'workload':<{_NAME}}{header}{'redis':>8}{'postgres':>9}{'fake':>7}"
         f"{'fleet cores':>12}{'machine busy':>13}{'inserts/s':>10}"
     )
-    for (database, workload), runs in runs_by_key:
+    for (database, workload, variant), runs in runs_by_key:
+        workload = _row_name(workload, variant)
         by_name = "".join(
             fmt(median([f.cpu_ms_by_process.get(n) for f in runs]), 9, 2) for n in names
         )
         say(
-            f"{database:<10}{workload:<12}{by_name}"
+            f"{database:<10}{workload:<{_NAME}}{by_name}"
             f"{fmt(med(runs, lambda f: f.redis_ms_per_poll), 8, 2)}"
             f"{fmt(med(runs, lambda f: f.postgres_ms_per_poll), 9, 2)}"
             f"{fmt(med(runs, lambda f: f.fake_ms_per_request), 7, 3)}"
@@ -664,12 +707,57 @@ def report(options: Options, results: Results, concurrency_note: str) -> None:
         "worker + beat CPU seconds per second; machine busy: every process on the machine, "
         "other load included."
     )
+    if len(options.variants) > 1:
+        compare_variants(options, dict(runs_by_key))
     troubled = sum(1 for runs in results.fleet.values() for f in runs if f.problems)
     if troubled:
         say(
             f"WARNING: {troubled} run(s) had problems (see their WARNING lines above) and are "
             "left out of the medians."
         )
+
+
+_NAME = 22  # width of the workload (and variant) column
+
+
+def _row_name(workload: str, variant: str) -> str:
+    return f"{workload} {variant}" if variant else workload
+
+
+def compare_variants(
+    options: Options, runs: dict[tuple[str, str, str], list[FleetFigures]]
+) -> None:
+    """Each variant's medians divided by the first variant's (same database and workload)."""
+    first = options.variants[0][0]
+    say()
+    say(f"variants against {first!r} (median / median; below 1: less of it)")
+    say(
+        f"{'database':<10}{'workload':<{_NAME}}{'polls/s':>9}{'CPU/poll':>10}"
+        f"{'p50':>8}{'p95':>8}{'p99':>8}"
+    )
+    figures: list[Callable[[FleetFigures], float | None]] = [
+        lambda f: f.polls_per_second,
+        lambda f: f.cpu_ms_per_poll,
+        lambda f: f.event_p50_ms,
+        lambda f: f.event_p95_ms,
+        lambda f: f.event_p99_ms,
+    ]
+    for database, workload in itertools.product(options.databases, options.workloads):
+        base = runs.get((database, workload, first))
+        if not base:
+            continue
+        for variant, _ in options.variants[1:]:
+            other = runs.get((database, workload, variant))
+            if not other:
+                continue
+            ratios = [
+                ratio(median([value(f) for f in other]), median([value(f) for f in base]))
+                for value in figures
+            ]
+            say(
+                f"{database:<10}{_row_name(workload, variant):<{_NAME}}{ratios[0]:>9}"
+                f"{ratios[1]:>10}{ratios[2]:>8}{ratios[3]:>8}{ratios[4]:>8}"
+            )
 
 
 # --------------------------------------------------------------------------- main
@@ -752,23 +840,25 @@ def run(options: Options, workdir: Path) -> Results:
                     f"{asyncio_figures.cpu_ms_per_request:.3f} client CPU ms/req, "
                     f"{asyncio_figures.errors} errors"
                 )
-            for database in options.databases:
-                for workload in options.workloads:
-                    log_dir = workdir / f"logs-{repeat}-{database}-{workload}"
-                    log_dir.mkdir()
-                    with databases.fresh(database) as url:
-                        figures = run_fleet(
-                            options,
-                            database_url=url,
-                            workload=workload,
-                            ids=ids[workload],
-                            fake=fake,
-                            redis_server=redis_server,
-                            postmaster_pid=databases.postmaster_pid,
-                            log_dir=log_dir,
-                        )
-                    results.fleet.setdefault((database, workload), []).append(figures)
-                    say(f"kyc-poller {database}/{workload}: {describe(figures)}")
+            for database, workload, (variant, overlay) in itertools.product(
+                options.databases, options.workloads, options.variants
+            ):
+                name = "-".join(filter(None, (database, workload, variant)))
+                log_dir = workdir / f"logs-{repeat}-{name}"
+                log_dir.mkdir()
+                with databases.fresh(database) as url:
+                    figures = run_fleet(
+                        dataclasses.replace(options, extra_env={**options.extra_env, **overlay}),
+                        database_url=url,
+                        workload=workload,
+                        ids=ids[workload],
+                        fake=fake,
+                        redis_server=redis_server,
+                        postmaster_pid=databases.postmaster_pid,
+                        log_dir=log_dir,
+                    )
+                results.fleet.setdefault((database, workload, variant), []).append(figures)
+                say(f"kyc-poller {name.replace('-', '/')}: {describe(figures)}")
     return results
 
 

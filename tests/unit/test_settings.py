@@ -51,3 +51,15 @@ def test_a_redis_url_redis_py_cannot_open_is_refused_without_quoting_it(url):
 def test_redis_urls_of_every_kind_are_accepted():
     for url in ("redis://127.0.0.1:6379/0", "rediss://:pw@cache:6380/2", "unix:///run/r.sock"):
         assert Settings.from_env({"KYC_REDIS_URL": url}).redis_url == url
+
+
+def test_batches_publish_their_own_events_unless_switched_off():
+    assert Settings.from_env({}).relay_direct is True
+    for off in ("0", "false", "OFF", " no "):
+        assert Settings.from_env({"KYC_RELAY_DIRECT": off}).relay_direct is False
+    assert Settings.from_env({"KYC_RELAY_DIRECT": "on"}).relay_direct is True
+
+
+def test_a_switch_that_is_neither_on_nor_off_is_refused():
+    with pytest.raises(ConfigurationError, match="KYC_RELAY_DIRECT must be 1 or 0"):
+        Settings.from_env({"KYC_RELAY_DIRECT": "sometimes"})
