@@ -9,8 +9,9 @@ and `kyc.control`; a worker runs only its queues' tasks (`tasks.guard`).
   result backend for the app to read.
 - kyc.schedule_due_polls: beat, every few seconds (control queue): claims due
   verifications per provider and enqueues them as poll batches.
-- kyc.poll_batch: polls a batch concurrently and writes it at once (poll queue);
-  relays its events right after commit.
+- kyc.poll_batch: polls a batch concurrently and writes it at once (poll queue); the
+  engine publishes its events right after commit, and the ordered relay runs after it
+  when some were left (held back behind an earlier unpublished event, or refused).
 - kyc.poll_verification: one verification, through the same engine.
 - kyc.poll_now: an app heard something (a provider webhook): poll that verification
   within seconds; nudges within a few seconds collapse into one poll.
@@ -216,7 +217,9 @@ def _poll(verification_ids: list[int]) -> BatchReport:
     runtime = get_runtime()
     with storage_errors():
         report = runtime.engine.poll_batch(verification_ids)
-    if report.event_ids:
+    if report.published or report.publish_failed:
+        metrics.count_relayed(metrics.RELAY_DIRECT, report.published, failed=report.publish_failed)
+    if report.left_for_relay:
         _relay_now()
     return report
 

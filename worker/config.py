@@ -82,6 +82,22 @@ def _get_int(env: Mapping[str, str], name: str, default: int, minimum: int = 0) 
     return value
 
 
+_SWITCHES = {"1": True, "true": True, "yes": True, "on": True}
+_SWITCHES |= {"0": False, "false": False, "no": False, "off": False}
+
+
+def _get_switch(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = env.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        return _SWITCHES[raw.strip().lower()]
+    except KeyError:
+        raise ConfigurationError(
+            f"{name} must be 1 or 0 (true/false, on/off), got {raw!r}"
+        ) from None
+
+
 def _get_port(env: Mapping[str, str], name: str, default: int) -> int:
     value = _get_int(env, name, default)
     if value > 65535:
@@ -111,6 +127,10 @@ class Settings:
     events_source: str = "kyc-poller"
     # PostgreSQL: how long a relay waits for another one's turn before leaving it the work.
     relay_lock_timeout_seconds: float = 2.0
+    # A poll batch publishes its own events right after its commit, without the relay's
+    # turn, unless an earlier event of the same verification is still unpublished
+    # (worker.domain.outbox). Off: every event goes through the ordered relay (as before).
+    relay_direct: bool = True
     # Retention (beat: kyc.apply_retention); 0 turns a cleanup off.
     outbox_retention_seconds: float = 7 * 24 * 3600
     payload_retention_seconds: float = 30 * 24 * 3600
@@ -213,6 +233,7 @@ class Settings:
             relay_lock_timeout_seconds=_get_float(
                 env, "KYC_RELAY_LOCK_TIMEOUT_SECONDS", cls.relay_lock_timeout_seconds
             ),
+            relay_direct=_get_switch(env, "KYC_RELAY_DIRECT", cls.relay_direct),
             outbox_retention_seconds=_get_float(
                 env, "KYC_OUTBOX_RETENTION_SECONDS", cls.outbox_retention_seconds
             ),

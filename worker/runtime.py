@@ -95,6 +95,7 @@ class Runtime:
             max_in_flight=self.settings.limits.max_connections,
             schedule_source=self.learner.plan if self.learner is not None else None,
             observer=self.observer,
+            publisher=self.relay if self.settings.relay_direct else None,
         )
 
     @cached_property

@@ -18,19 +18,26 @@ window after a warm-up reports:
 - worker+beat CPU ms per poll: user+system CPU of the poll worker, control worker
   and beat process trees (pool children included) over the window; Redis,
   PostgreSQL and the fake server are shown apart;
-- event latency p50/p99 (transition workload): receive time on the Redis channel
-  minus the event's `occurred_at`;
+- event latency p50/p95/p99 and events/s (workloads with transitions): receive time on
+  the Redis channel minus the event's `occurred_at`;
 - who set the pace: rows claimed but not yet polled, and due rows not yet
   claimed, sampled each second. Only a fleet that never catches up is measured
   at its capacity; otherwise raise --verifications.
 
-Workloads: `unchanged` (sessions stay PENDING) and `transition` (sessions alternate
-PENDING / VERIFYING: every poll is a transition with an event).
+Workloads: `unchanged` (sessions stay PENDING), `transition` (sessions alternate
+PENDING / VERIFYING: every poll is a transition with an event), and `mixed`
+(--unchanged rows that stay PENDING next to --changing rows that change at every poll:
+issue 16's shape, 2,000 + 300, where events leave beside a busy poll load).
 
 Anchors, in the same run against the same server and the same session ids: a
 bare loop of 50 threads sharing one `requests.Session`, and (aiohttp installed)
 an asyncio client with 200 requests in flight: req/s and this process's CPU per
 request. Ratios: kyc-poller polls/s to each anchor's req/s.
+
+Before and after in one run: each `--variant NAME:KEY=VALUE,...` is the fleet with that
+environment on top (e.g. `--variant ordered:KYC_RELAY_DIRECT=0 --variant direct:`); every
+repeat runs all variants one after the other, so they share the machine's conditions,
+and the summary prints each variant's ratios to the first.
 
 Not a test: it asserts nothing and prints figures (medians over --repeat).
 Exit status 0, or non-zero when setup fails (a service or the fleet does not start).
@@ -38,12 +45,17 @@ Exit status 0, or non-zero when setup fails (a service or the fleet does not sta
     .venv/bin/python scripts/bench_fleet.py                # both databases, both workloads
     .venv/bin/python scripts/bench_fleet.py --database sqlite --seconds 10 --repeat 3
     .venv/bin/python scripts/bench_fleet.py --env KYC_POLL_BATCH_SIZE=200 --concurrency 2
+    .venv/bin/python scripts/bench_fleet.py --database postgres --workload mixed \
+        --unchanged 2000 --changing 300 --repeat 3 \
+        --variant ordered:KYC_RELAY_DIRECT=0 --variant direct:
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
+import itertools
 import json
 import os
 import random
@@ -83,7 +95,9 @@ from worker.services.tracking import insert_verification_if_absent
 
 UNCHANGED_SCRIPT = ["PENDING"]
 TRANSITION_SCRIPT = ["PENDING", "VERIFYING"]  # looped: every poll is a change
-WORKLOADS = ("unchanged", "transition")
+WORKLOADS = ("unchanged", "transition", "mixed")
+# `--workload both`: the two uniform workloads (what the README's first table shows).
+BOTH = ("unchanged", "transition")
 DATABASES = ("sqlite", "postgres")
 # Environment variables of the fleet this benchmark sets; inherited ones are dropped.
 OWN_PREFIXES = ("KYC_", "REDIS_URL", "NOTUS_", "BANK131_", "GU1_", "PREDICATE_")
@@ -103,6 +117,8 @@ class Options:
     latency_ms: float
     jitter_ms: float
     verifications: int
+    unchanged: int
+    changing: int
     seconds: float
     warmup: float
     repeat: int
@@ -115,6 +131,8 @@ class Options:
     poll_min: float
     poll_max: float
     extra_env: dict[str, str]
+    # (name, environment on top of extra_env); one unnamed variant without --variant.
+    variants: tuple[tuple[str, dict[str, str]], ...]
     postgres_url: str | None
     keep_logs: Path | None
 
@@ -125,7 +143,12 @@ def parse_options(argv: Sequence[str] | None) -> Options:
         "next to bare HTTP clients (figures only)."
     )
     parser.add_argument("--database", choices=[*DATABASES, "both"], default="both")
-    parser.add_argument("--workload", choices=[*WORKLOADS, "both"], default="both")
+    parser.add_argument(
+        "--workload",
+        choices=[*WORKLOADS, "both", "all"],
+        default="both",
+        help="both: unchanged and transition; all: the three",
+    )
     parser.add_argument("--latency-ms", type=float, default=100.0)
     parser.add_argument("--jitter-ms", type=float, default=0.0)
     parser.add_argument(
@@ -133,6 +156,15 @@ def parse_options(argv: Sequence[str] | None) -> Options:
         type=int,
         default=10_000,
         help="enough to saturate the fleet: see 'paced by' in the output",
+    )
+    parser.add_argument(
+        "--unchanged", type=int, default=2000, help="mixed workload: rows that stay PENDING"
+    )
+    parser.add_argument(
+        "--changing",
+        type=int,
+        default=300,
+        help="mixed workload: rows that change at every poll",
     )
     parser.add_argument("--seconds", type=float, default=20.0, help="measured window")
     parser.add_argument("--warmup", type=float, default=5.0, help="after the first polls")
@@ -163,6 +195,14 @@ def parse_options(argv: Sequence[str] | None) -> Options:
         help="extra environment for the fleet (repeatable), e.g. KYC_POLL_BATCH_SIZE=200",
     )
     parser.add_argument(
+        "--variant",
+        action="append",
+        default=[],
+        metavar="NAME:KEY=VALUE,...",
+        help="run the fleet once per variant in each repeat, with this environment on top "
+        "(repeatable; the summary compares each to the first)",
+    )
+    parser.add_argument(
         "--postgres-url", help="admin URL of a PostgreSQL server to use instead of initdb"
     )
     parser.add_argument("--keep-logs", type=Path, help="keep the fleet's logs in this directory")
@@ -175,12 +215,29 @@ def parse_options(argv: Sequence[str] | None) -> Options:
         extra[key] = value
     if args.verifications < 1 or args.seconds <= 0 or args.repeat < 1:
         parser.error("--verifications, --seconds and --repeat must be positive")
+    if args.unchanged < 0 or args.changing < 0 or args.unchanged + args.changing < 1:
+        parser.error("--unchanged and --changing must not be negative, nor both 0")
+    workloads = {"both": BOTH, "all": WORKLOADS}.get(args.workload, (args.workload,))
+    variants: list[tuple[str, dict[str, str]]] = []
+    for item in args.variant:
+        name, sep, rest = item.partition(":")
+        if not sep or not name or name in {v[0] for v in variants}:
+            parser.error(f"--variant takes a new NAME:KEY=VALUE,..., got {item!r}")
+        overlay: dict[str, str] = {}
+        for pair in filter(None, rest.split(",")):
+            key, sep, value = pair.partition("=")
+            if not sep or not key:
+                parser.error(f"--variant {name}: KEY=VALUE expected, got {pair!r}")
+            overlay[key] = value
+        variants.append((name, overlay))
     return Options(
         databases=DATABASES if args.database == "both" else (args.database,),
-        workloads=WORKLOADS if args.workload == "both" else (args.workload,),
+        workloads=workloads,
         latency_ms=args.latency_ms,
         jitter_ms=args.jitter_ms,
         verifications=args.verifications,
+        unchanged=args.unchanged,
+        changing=args.changing,
         seconds=args.seconds,
         warmup=args.warmup,
         repeat=args.repeat,
@@ -193,6 +250,7 @@ def parse_options(argv: Sequence[str] | None) -> Options:
         poll_min=args.poll_min,
         poll_max=args.poll_max,
         extra_env=extra,
+        variants=tuple(variants) or (("", {}),),
         postgres_url=args.postgres_url,
         keep_logs=args.keep_logs,
     )
@@ -251,6 +309,7 @@ class FleetFigures:
     fake_ms_per_request: float
     events_per_second: float
     event_p50_ms: float | None
+    event_p95_ms: float | None
     event_p99_ms: float | None
     fleet_cores: float
     machine_cores_busy: float
@@ -277,7 +336,8 @@ class FleetFigures:
 @dataclass
 class Results:
     anchors: dict[str, list[AnchorFigures]] = field(default_factory=dict)
-    fleet: dict[tuple[str, str], list[FleetFigures]] = field(default_factory=dict)
+    # (database, workload, variant) -> one FleetFigures per repeat
+    fleet: dict[tuple[str, str, str], list[FleetFigures]] = field(default_factory=dict)
 
 
 # --------------------------------------------------------------------------- the fleet
@@ -486,6 +546,7 @@ def run_fleet(
         fake_ms_per_request=per_poll["[fake]"],
         events_per_second=len(latencies) / elapsed,
         event_p50_ms=1000 * percentile(latencies, 0.5) if latencies else None,
+        event_p95_ms=1000 * percentile(latencies, 0.95) if latencies else None,
         event_p99_ms=1000 * percentile(latencies, 0.99) if latencies else None,
         fleet_cores=sum(cpu1[n] - cpu0.get(n, 0.0) for n in fleet_names) / elapsed,
         machine_cores_busy=cores * busy / machine_total if machine_total > 0 else 0.0,
@@ -536,8 +597,21 @@ def report(options: Options, results: Results, concurrency_note: str) -> None:
         f"KYC_POLL_SCHEDULE_MODE=backoff, {options.poll_min:g}-{options.poll_max:g} s; "
         f"extra env: {extra}"
     )
+    if options.variants[0][0]:
+        say(
+            "       variants, in this order in each repeat: "
+            + "; ".join(
+                f"{name} ({' '.join(f'{k}={v}' for k, v in env.items()) or 'no change'})"
+                for name, env in options.variants
+            )
+        )
+    sizes = []
+    if set(options.workloads) & set(BOTH):
+        sizes.append(f"{options.verifications} verifications (unchanged, transition)")
+    if "mixed" in options.workloads:
+        sizes.append(f"mixed: {options.unchanged} unchanged + {options.changing} changing")
     say(
-        f"workload: {options.verifications} verifications; window {options.seconds:g} s "
+        f"workload: {'; '.join(sizes)}; window {options.seconds:g} s "
         f"after {options.warmup:g} s warm-up"
     )
     say()
@@ -570,15 +644,16 @@ def report(options: Options, results: Results, concurrency_note: str) -> None:
     say()
     say("kyc-poller: throughput (worker + beat = poll worker(s), control worker, beat)")
     say(
-        f"{'database':<10}{'workload':<12}{'polls/s':>9}{'CPU ms/poll':>13}"
+        f"{'database':<10}{'workload':<{_NAME}}{'polls/s':>9}{'CPU ms/poll':>13}"
         f"{'÷ threads':>11}{'÷ asyncio':>11}{'due rows':>10}{'lag p50 s':>11}"
         f"{'waiting min':>13}{'mean':>7}{'paced by':>10}"
     )
-    for (database, workload), runs in runs_by_key:
+    for (database, workload, variant), runs in runs_by_key:
+        workload = _row_name(workload, variant)
         pps = med(runs, lambda f: f.polls_per_second)
         paced = sorted(f.bound_by for f in runs)[len(runs) // 2]
         say(
-            f"{database:<10}{workload:<12}{fmt(pps, 9)}"
+            f"{database:<10}{workload:<{_NAME}}{fmt(pps, 9)}"
             f"{fmt(med(runs, lambda f: f.cpu_ms_per_poll), 13, 2)}"
             f"{ratio(pps, threads_rps):>11}{ratio(pps, asyncio_rps):>11}"
             f"{fmt(med(runs, lambda f: f.due_rows), 10, 0)}"
@@ -588,11 +663,16 @@ def report(options: Options, results: Results, concurrency_note: str) -> None:
         )
     say()
     say("kyc-poller: event latency (receive time - occurred_at)")
-    say(f"{'database':<10}{'workload':<12}{'events/s':>10}{'p50 ms':>10}{'p99 ms':>10}")
-    for (database, workload), runs in runs_by_key:
+    say(
+        f"{'database':<10}{'workload':<{_NAME}}{'events/s':>10}{'p50 ms':>10}{'p95 ms':>10}"
+        f"{'p99 ms':>10}"
+    )
+    for (database, workload, variant), runs in runs_by_key:
+        workload = _row_name(workload, variant)
         say(
-            f"{database:<10}{workload:<12}{fmt(med(runs, lambda f: f.events_per_second), 10)}"
+            f"{database:<10}{workload:<{_NAME}}{fmt(med(runs, lambda f: f.events_per_second), 10)}"
             f"{fmt(med(runs, lambda f: f.event_p50_ms), 10)}"
+            f"{fmt(med(runs, lambda f: f.event_p95_ms), 10)}"
             f"{fmt(med(runs, lambda f: f.event_p99_ms), 10)}"
         )
     say()
@@ -600,15 +680,16 @@ def report(options: Options, results: Results, concurrency_note: str) -> None:
     names = sorted({n for _, runs in runs_by_key for f in runs for n in f.cpu_ms_by_process})
     header = "".join(f"{n:>9}" for n in names)
     say(
-        f"{'database':<10}{'workload':<12}{header}{'redis':>8}{'postgres':>9}{'fake':>7}"
+        f"{'database':<10}{'workload':<{_NAME}}{header}{'redis':>8}{'postgres':>9}{'fake':>7}"
         f"{'fleet cores':>12}{'machine busy':>13}{'inserts/s':>10}"
     )
-    for (database, workload), runs in runs_by_key:
+    for (database, workload, variant), runs in runs_by_key:
+        workload = _row_name(workload, variant)
         by_name = "".join(
             fmt(median([f.cpu_ms_by_process.get(n) for f in runs]), 9, 2) for n in names
         )
         say(
-            f"{database:<10}{workload:<12}{by_name}"
+            f"{database:<10}{workload:<{_NAME}}{by_name}"
             f"{fmt(med(runs, lambda f: f.redis_ms_per_poll), 8, 2)}"
             f"{fmt(med(runs, lambda f: f.postgres_ms_per_poll), 9, 2)}"
             f"{fmt(med(runs, lambda f: f.fake_ms_per_request), 7, 3)}"
@@ -626,12 +707,57 @@ def report(options: Options, results: Results, concurrency_note: str) -> None:
         "worker + beat CPU seconds per second; machine busy: every process on the machine, "
         "other load included."
     )
+    if len(options.variants) > 1:
+        compare_variants(options, dict(runs_by_key))
     troubled = sum(1 for runs in results.fleet.values() for f in runs if f.problems)
     if troubled:
         say(
             f"WARNING: {troubled} run(s) had problems (see their WARNING lines above) and are "
             "left out of the medians."
         )
+
+
+_NAME = 22  # width of the workload (and variant) column
+
+
+def _row_name(workload: str, variant: str) -> str:
+    return f"{workload} {variant}" if variant else workload
+
+
+def compare_variants(
+    options: Options, runs: dict[tuple[str, str, str], list[FleetFigures]]
+) -> None:
+    """Each variant's medians divided by the first variant's (same database and workload)."""
+    first = options.variants[0][0]
+    say()
+    say(f"variants against {first!r} (median / median; below 1: less of it)")
+    say(
+        f"{'database':<10}{'workload':<{_NAME}}{'polls/s':>9}{'CPU/poll':>10}"
+        f"{'p50':>8}{'p95':>8}{'p99':>8}"
+    )
+    figures: list[Callable[[FleetFigures], float | None]] = [
+        lambda f: f.polls_per_second,
+        lambda f: f.cpu_ms_per_poll,
+        lambda f: f.event_p50_ms,
+        lambda f: f.event_p95_ms,
+        lambda f: f.event_p99_ms,
+    ]
+    for database, workload in itertools.product(options.databases, options.workloads):
+        base = runs.get((database, workload, first))
+        if not base:
+            continue
+        for variant, _ in options.variants[1:]:
+            other = runs.get((database, workload, variant))
+            if not other:
+                continue
+            ratios = [
+                ratio(median([value(f) for f in other]), median([value(f) for f in base]))
+                for value in figures
+            ]
+            say(
+                f"{database:<10}{_row_name(workload, variant):<{_NAME}}{ratios[0]:>9}"
+                f"{ratios[1]:>10}{ratios[2]:>8}{ratios[3]:>8}{ratios[4]:>8}"
+            )
 
 
 # --------------------------------------------------------------------------- main
@@ -643,7 +769,8 @@ def describe(figures: FleetFigures) -> str:
         f"{figures.polls_per_second:.1f} polls/s, {figures.cpu_ms_per_poll:.2f} CPU ms/poll "
         f"({by_process}; {figures.fleet_cores:.2f} cores, machine "
         f"{figures.machine_cores_busy:.2f} busy), events {figures.events_per_second:.1f}/s "
-        f"p50 {fmt(figures.event_p50_ms, 0)} ms p99 {fmt(figures.event_p99_ms, 0)} ms; "
+        f"p50 {fmt(figures.event_p50_ms, 0)} ms p95 {fmt(figures.event_p95_ms, 0)} ms "
+        f"p99 {fmt(figures.event_p99_ms, 0)} ms; "
         f"due {figures.due_rows:.0f} rows, lag p50 {figures.due_lag_p50_s:.2f} s "
         f"max {figures.due_lag_max_s:.1f} s; claimed and waiting min {figures.waiting_min} "
         f"mean {figures.waiting_mean:.0f}: paced by the {figures.bound_by}"
@@ -663,8 +790,11 @@ def run(options: Options, workdir: Path) -> Results:
     tag = f"{random.randrange(16**6):06x}"
     ids = {
         workload: [f"bench-{workload[0]}-{tag}-{n}" for n in range(options.verifications)]
-        for workload in WORKLOADS
+        for workload in BOTH
     }
+    mixed_unchanged = [f"bench-mu-{tag}-{n}" for n in range(options.unchanged)]
+    mixed_changing = [f"bench-mc-{tag}-{n}" for n in range(options.changing)]
+    ids["mixed"] = mixed_unchanged + mixed_changing
     with contextlib.ExitStack() as stack:
         try:
             redis_server = EmbeddedRedis().start()
@@ -674,7 +804,11 @@ def run(options: Options, workdir: Path) -> Results:
         fake = FakeServer(options.latency_ms, options.jitter_ms, workdir)
         stack.callback(fake.stop)
         fake.add_sessions(ids["unchanged"], UNCHANGED_SCRIPT, loop=False)
-        fake.add_sessions(ids["transition"], TRANSITION_SCRIPT, loop=True)
+        if "transition" in options.workloads:
+            fake.add_sessions(ids["transition"], TRANSITION_SCRIPT, loop=True)
+        if "mixed" in options.workloads:
+            fake.add_sessions(mixed_unchanged, UNCHANGED_SCRIPT, loop=False)
+            fake.add_sessions(mixed_changing, TRANSITION_SCRIPT, loop=True)
         databases = BenchDatabases(workdir, options.postgres_url, prefix="kyc_bench")
         stack.callback(databases.stop)
         if "postgres" in options.databases:
@@ -706,23 +840,25 @@ def run(options: Options, workdir: Path) -> Results:
                     f"{asyncio_figures.cpu_ms_per_request:.3f} client CPU ms/req, "
                     f"{asyncio_figures.errors} errors"
                 )
-            for database in options.databases:
-                for workload in options.workloads:
-                    log_dir = workdir / f"logs-{repeat}-{database}-{workload}"
-                    log_dir.mkdir()
-                    with databases.fresh(database) as url:
-                        figures = run_fleet(
-                            options,
-                            database_url=url,
-                            workload=workload,
-                            ids=ids[workload],
-                            fake=fake,
-                            redis_server=redis_server,
-                            postmaster_pid=databases.postmaster_pid,
-                            log_dir=log_dir,
-                        )
-                    results.fleet.setdefault((database, workload), []).append(figures)
-                    say(f"kyc-poller {database}/{workload}: {describe(figures)}")
+            for database, workload, (variant, overlay) in itertools.product(
+                options.databases, options.workloads, options.variants
+            ):
+                name = "-".join(filter(None, (database, workload, variant)))
+                log_dir = workdir / f"logs-{repeat}-{name}"
+                log_dir.mkdir()
+                with databases.fresh(database) as url:
+                    figures = run_fleet(
+                        dataclasses.replace(options, extra_env={**options.extra_env, **overlay}),
+                        database_url=url,
+                        workload=workload,
+                        ids=ids[workload],
+                        fake=fake,
+                        redis_server=redis_server,
+                        postmaster_pid=databases.postmaster_pid,
+                        log_dir=log_dir,
+                    )
+                results.fleet.setdefault((database, workload, variant), []).append(figures)
+                say(f"kyc-poller {name.replace('-', '/')}: {describe(figures)}")
     return results
 
 

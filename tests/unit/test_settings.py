@@ -64,3 +64,15 @@ def test_a_status_maximum_gap_is_read_and_a_bad_one_refused_at_start():
         Settings.from_env({"KYC_POLL_MAX_GAP_IN_REVIEW": "0"})
     with pytest.raises(ConfigurationError, match="KYC_POLL_MAX_GAP_APPROVED"):
         Settings.from_env({"KYC_POLL_MAX_GAP_APPROVED": "600"})
+
+
+def test_batches_publish_their_own_events_unless_switched_off():
+    assert Settings.from_env({}).relay_direct is True
+    for off in ("0", "false", "OFF", " no "):
+        assert Settings.from_env({"KYC_RELAY_DIRECT": off}).relay_direct is False
+    assert Settings.from_env({"KYC_RELAY_DIRECT": "on"}).relay_direct is True
+
+
+def test_a_switch_that_is_neither_on_nor_off_is_refused():
+    with pytest.raises(ConfigurationError, match="KYC_RELAY_DIRECT must be 1 or 0"):
+        Settings.from_env({"KYC_RELAY_DIRECT": "sometimes"})

@@ -15,6 +15,7 @@ from typing import Any
 
 from worker.domain.actions import ActionRecord
 from worker.domain.decisions import Decision, StoredVerification, TransitionRecord
+from worker.domain.outbox import Written
 from worker.domain.statuses import VerificationStatus
 
 
@@ -75,7 +76,8 @@ class MemoryStore:
         with self._lock:
             return [self.rows[i].stored for i in ids if i in self.rows]
 
-    def apply(self, decisions: Sequence[Decision]) -> list[Decision]:
+    def apply(self, decisions: Sequence[Decision]) -> Written:
+        """Its events are never published (no relay reads this store): none is held back."""
         applied: list[Decision] = []
         follow_ups: list[Decision] = []
         with self._lock:
@@ -124,7 +126,7 @@ class MemoryStore:
                 now=decision.update.updated_at,
                 verification_type=decision.stored.verification_type,
             )
-        return applied
+        return Written(applied)
 
     def claim_due(
         self, provider: str, *, now: datetime, limit: int, lease_seconds: float

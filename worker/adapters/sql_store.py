@@ -3,7 +3,10 @@
 `apply` writes a whole batch of decisions in ONE transaction; each row update is
 guarded by the version its decision was made from (`WHERE version = :read`), and
 only the decisions whose guard matched add their transition, outbox event,
-actions (a gu1 sync) and follow-up, so a stale decision changes nothing. (A sync
+actions (a gu1 sync) and follow-up, so a stale decision changes nothing. In the
+same transaction, before its own events are inserted, it finds which of those
+verifications still have an unpublished event (their new events must wait for
+the ordered relay: `worker.domain.outbox`). (A sync
 whose poll lost its guard to a concurrent poll of the same row is therefore not
 recorded: the concurrent poll's state wins, whole.) The dialect branches (SKIP LOCKED,
 ON CONFLICT, UPDATE … RETURNING) live here and nowhere else.
@@ -26,6 +29,7 @@ from models import OutboxEvent, Transition, Verification, VerificationAction
 from models.db import Database
 from worker.domain.adaptive import DurationHistory
 from worker.domain.decisions import Decision, StoredVerification
+from worker.domain.outbox import Written, with_events
 from worker.domain.statuses import VerificationStatus
 
 
@@ -90,10 +94,11 @@ class SqlStore:
 
     # -- writing -----------------------------------------------------------------------
 
-    def apply(self, decisions: Sequence[Decision]) -> list[Decision]:
-        """Write every decision whose row is still at its version; return those applied."""
+    def apply(self, decisions: Sequence[Decision]) -> Written:
+        """Write every decision whose row is still at its version; say which were applied
+        and which of their verifications had an earlier event still unpublished."""
         if not decisions:
-            return []
+            return Written([])
         with self.db.session() as session, session.begin():
             connection = session.connection()
             if connection.dialect.name == "postgresql":
@@ -101,6 +106,7 @@ class SqlStore:
             else:
                 matched = _update_row_by_row(connection, decisions)
             applied = [d for d in decisions if d.stored.id in matched]
+            held_back = _unpublished_among(connection, with_events(applied))
             transitions = [_transition_row(d) for d in applied if d.transition is not None]
             if transitions:
                 connection.execute(insert(Transition), transitions)
@@ -119,7 +125,7 @@ class SqlStore:
                         verification_type=decision.stored.verification_type,
                         now=decision.update.updated_at,
                     )
-        return applied
+        return Written(applied, held_back)
 
     # -- history -----------------------------------------------------------------------
 
@@ -260,8 +266,14 @@ _KEPT_WHEN_NONE = (
 )
 
 # One statement for the whole batch: the decisions as parallel arrays, joined on
-# (id, version), so a row written since it was read matches nothing.
+# (id, version), so a row written since it was read matches nothing. The rows are locked
+# first, in id order (`locked`): two batches sharing rows (a redelivered task, a poll-now
+# beside the sweep's batch) then wait for each other instead of deadlocking, whatever
+# order the join visits them in.
 _UPDATE_ALL_POSTGRES = """
+WITH locked AS (
+    SELECT id FROM verifications WHERE id = ANY(%(id)s::bigint[]) ORDER BY id FOR NO KEY UPDATE
+)
 UPDATE verifications AS v SET
     version = d.version + 1,
     status = d.status,
@@ -296,7 +308,7 @@ FROM unnest(
        permanent_error_count, total_polls, last_error, last_error_code, next_poll_at,
        finished_at, updated_at, last_polled_at, result, status_since, polling_since,
        expires_at, reverification_event_at, last_sync_at)
-WHERE v.id = d.id AND v.version = d.version
+WHERE v.id = d.id AND v.version = d.version AND v.id IN (SELECT id FROM locked)
 RETURNING v.id
 """
 
@@ -356,6 +368,26 @@ def _update_row_by_row(connection: Connection, decisions: Sequence[Decision]) ->
         if connection.execute(_UPDATE_ONE, params).rowcount == 1:
             matched.add(decision.stored.id)
     return matched
+
+
+def _unpublished_among(connection: Connection, verification_ids: list[int]) -> frozenset[int]:
+    """The verifications among these with an event not yet published (committed before
+    this transaction's statement, so before the read each decision was made from)."""
+    held: set[int] = set()
+    for start in range(0, len(verification_ids), _ID_CHUNK):
+        chunk = verification_ids[start : start + _ID_CHUNK]
+        held.update(
+            connection.scalars(
+                select(OutboxEvent.verification_id)
+                .where(OutboxEvent.published_at.is_(None), OutboxEvent.verification_id.in_(chunk))
+                .distinct()
+            )
+        )
+    return frozenset(held)
+
+
+# Largest IN (...) list one statement binds (SQLite allows 32,766 parameters).
+_ID_CHUNK = 1000
 
 
 def _aware(moment: datetime) -> datetime:

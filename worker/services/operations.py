@@ -240,6 +240,6 @@ def reopen(
     if to_status.is_terminal:
         to_status = VerificationStatus.PENDING
     decision = reopened(stored, to_status, now, policy)
-    if not store.apply([decision]):
+    if not store.apply([decision]).applied:
         raise ValueError("the verification changed while it was being re-opened; try again")
     return row.id, to_status

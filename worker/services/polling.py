@@ -13,8 +13,13 @@ For one batch of claimed ids (one Celery task):
 5. decide each row with the pure rules (`worker.domain.decisions`, `.watch` for
    a watched approval); an unexpected exception in one poll becomes that row's
    `internal_error`;
-6. tell the governor how each provider answered (syncs aside: their poll says);
-7. apply every decision in ONE transaction, each guarded by its row's version.
+6. apply every decision in ONE transaction, each guarded by its row's version;
+7. publish the batch's events at once (the `publisher`, when given), except those
+   of verifications with an earlier event still unpublished, which the write found
+   and which are left to the ordered relay (`worker.domain.outbox`);
+8. tell the governor how each provider answered (syncs aside: their poll says),
+   and the log and the observer what was decided: after the events are out, as
+   nothing between the answers and the publish should wait for them.
 
 Guarantees kept from the one-poll-per-task design: the version-guarded write
 (a concurrent or duplicated poll of the same row loses and changes nothing),
@@ -57,13 +62,14 @@ from worker.domain.errors import (
     TransientProviderError,
 )
 from worker.domain.events import REVERIFICATION_DUE
+from worker.domain.outbox import Written
 from worker.domain.results import PollResult
 from worker.domain.schedule import SchedulePlan
 from worker.domain.sync import SyncAttempt, sync_due
 from worker.domain.unknown_words import UnknownWords
 from worker.domain.watch import decide_watch
 from worker.services.governor import CircuitState, ProviderGovernor
-from worker.services.ports import VerificationStore
+from worker.services.ports import EventPublisher, VerificationStore
 
 log = structlog.get_logger(__name__)
 
@@ -153,13 +159,21 @@ Fetched = tuple[PollResult | ProviderError, SyncAttempt | None]
 
 @dataclass
 class BatchReport:
-    """What one batch did (counts by outcome; `conflicts`: decisions a newer write beat)."""
+    """What one batch did (counts by outcome; `conflicts`: decisions a newer write beat).
+
+    `published`: events the batch published itself; `left_for_relay`: its events still
+    unpublished (held back, refused by Redis, or no publisher), for the ordered relay;
+    `publish_failed`: the batch's own publish stopped on an error.
+    """
 
     polled: int = 0
     outcomes: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     conflicts: int = 0
     skipped: int = 0
     event_ids: list[str] = field(default_factory=list)
+    published: int = 0
+    left_for_relay: int = 0
+    publish_failed: bool = False
 
     @property
     def transitions(self) -> int:
@@ -183,6 +197,7 @@ class PollEngine:
         max_in_flight: int = 256,
         observer: PollObserver | None = None,
         schedule_source: Callable[[], SchedulePlan] | None = None,
+        publisher: EventPublisher | None = None,
     ) -> None:
         self.store = store
         self.adapters = adapters
@@ -206,6 +221,8 @@ class PollEngine:
         self.unknown_words = UnknownWords()
         # Adaptive mode: the plan is re-read per batch (the learner caches it).
         self.schedule_source = schedule_source
+        # None: the batch's events wait for the ordered relay (the caller runs it).
+        self.publisher = publisher
 
     def poll_batch(self, ids: Sequence[int]) -> BatchReport:
         if self.schedule_source is not None and self.policy.schedule is not None:
@@ -252,17 +269,14 @@ class PollEngine:
             if attempt is not None:
                 decision = with_sync(decision, attempt, now)
             decisions.append(decision)
-        for provider, provider_observations in answered.items():
-            try:
-                self._report_to_governor(provider, provider_observations)
-            except RedisError as exc:
-                # The answers are in hand: store them. The breaker misses one batch's count
-                # (and a Retry-After pause), which the next batches make up for.
-                log.warning(
-                    "governor_record_failed", provider=provider, error_type=type(exc).__name__
-                )
-
-        applied = self.store.apply(decisions)
+        try:
+            written = self.store.apply(decisions)
+            self._publish(written, report)
+        finally:
+            # After the write and the publish, which should not wait for it; told even if
+            # the write failed (the breaker counts what the provider did).
+            self._report_answers(answered)
+        applied = written.applied
         report.polled = len(to_call)
         report.conflicts = len(decisions) - len(applied)
         for decision in applied:
@@ -279,6 +293,37 @@ class PollEngine:
         return report
 
     # -- the parts -----------------------------------------------------------------------
+
+    def _publish(self, written: Written, report: BatchReport) -> None:
+        """Publish what may go now; count what is left for the ordered relay."""
+        free, held = written.split()
+        report.left_for_relay = len(free) + len(held)
+        if held:
+            log.info("events_held_for_relay", count=len(held))
+        if self.publisher is None or not free:
+            return
+        try:
+            outcome = self.publisher.publish_committed(free)
+        except Exception as exc:
+            # Committed rows stay unpublished: the ordered relay publishes them (a no-op for
+            # what Redis took already) and marks them.
+            log.warning("direct_publish_failed", error_type=type(exc).__name__)
+            report.publish_failed = True
+            return
+        report.published = outcome.published
+        report.left_for_relay -= outcome.published + outcome.already_published
+        report.publish_failed = outcome.pending_error is not None
+
+    def _report_answers(self, answered: Mapping[str, list[Observation]]) -> None:
+        for provider, provider_observations in answered.items():
+            try:
+                self._report_to_governor(provider, provider_observations)
+            except RedisError as exc:
+                # The answers are in hand: store them. The breaker misses one batch's count
+                # (and a Retry-After pause), which the next batches make up for.
+                log.warning(
+                    "governor_record_failed", provider=provider, error_type=type(exc).__name__
+                )
 
     def _admit(
         self, provider: str, rows: list[StoredVerification], now: datetime

@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Protocol
 
 from worker.domain.decisions import Decision, StoredVerification
+from worker.domain.outbox import OutboxEntry, Written
 
 
 class VerificationStore(Protocol):
@@ -16,8 +17,10 @@ class VerificationStore(Protocol):
         """The rows with these ids as they are now (missing ids left out)."""
         ...
 
-    def apply(self, decisions: Sequence[Decision]) -> list[Decision]:
-        """Write the decisions whose rows are still at their version, in one transaction."""
+    def apply(self, decisions: Sequence[Decision]) -> Written:
+        """Write the decisions whose rows are still at their version, in one transaction,
+        and say which of their verifications had an earlier event still unpublished
+        (checked in that transaction: `worker.domain.outbox`)."""
         ...
 
     def claim_due(
@@ -33,3 +36,27 @@ class PollQueue(Protocol):
     def enqueue_polls(self, verification_ids: Sequence[int]) -> None:
         """Send one poll batch of these (already claimed) verifications; raise if refused."""
         ...
+
+
+class EventPublisher(Protocol):
+    """Publishes events that just committed, without the ordered relay's turn
+    (`OutboxRelay.publish_committed` in production)."""
+
+    def publish_committed(self, entries: Sequence[OutboxEntry]) -> PublishOutcome:
+        """Publish these (in their order) and mark them published; raise if the marking
+        failed (what Redis took stays there: the ordered relay's retry is a no-op)."""
+        ...
+
+
+class PublishOutcome(Protocol):
+    """How a publish went: events 1..published+already_published were handled (in Redis
+    now), `pending_error` says why the next one was refused (None: all handled)."""
+
+    @property
+    def published(self) -> int: ...
+
+    @property
+    def already_published(self) -> int: ...
+
+    @property
+    def pending_error(self) -> str | None: ...

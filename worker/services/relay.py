@@ -5,6 +5,14 @@ subscribers that were away catch up, consumer groups acknowledge) and to the
 pub/sub channel (live only). A whole batch is one script call, so one round
 trip, and the rows it published are marked in one UPDATE.
 
+Two ways in, one way out (`_publish`, the only place a message is built and sent):
+
+- `publish_committed`: a poll batch's own events, right after its commit, with no
+  turn to wait for, when none of their verifications had an earlier event still
+  unpublished (the write checked: `worker.domain.outbox` says why order holds);
+- `relay_batch`: the ordered relay (after a batch whose events were held back or
+  failed, and every 2 s from beat): whatever is unpublished, in outbox order.
+
 Redis being down only delays events: rows stay unpublished and the next relay
 run (beat, or right after a poll commits) tries again. A relay that dies after
 publishing but before marking would publish again on the next run; a Redis
@@ -16,16 +24,17 @@ is published (Ed25519 over its RFC 8785 bytes, `worker.domain.signatures`): the 
 `event` field and the channel's message are the signed document. The outbox keeps the
 unsigned one: only a process holding the key can make a message readers accept.
 
-Order: relays are serialized (SQLite's write lock; a transaction-scoped advisory
-lock on PostgreSQL) and publish in outbox id order, stopping at the first event
-Redis refuses: nothing after it is published before it. One verification's
+Order: ordered relays are serialized (SQLite's write lock; a transaction-scoped
+advisory lock on PostgreSQL) and publish in outbox id order, stopping at the first
+event Redis refuses: nothing after it is published before it. One verification's
 events are committed in version order, so the stream holds them in that order.
+The direct path publishes only events whose every predecessor is already in Redis.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
@@ -44,6 +53,7 @@ from worker.domain.events import (
     STREAM_FIELD_VERIFICATION_ID,
     stream_for_channel,
 )
+from worker.domain.outbox import OutboxEntry
 from worker.domain.signatures import EventSigner
 
 log = structlog.get_logger(__name__)
@@ -134,11 +144,10 @@ class RelayReport:
 
 
 @dataclass(frozen=True)
-class _Pending:
+class _Pending(OutboxEntry):
+    """An unpublished row the ordered relay claimed (its outbox id, to mark it)."""
+
     id: int
-    event_id: str
-    verification_id: int
-    payload: dict[str, Any]
 
 
 class OutboxRelay:
@@ -195,18 +204,34 @@ class OutboxRelay:
             self._mark_published(session, [row.id for row in done])
             if failure is not None:
                 self._mark_failed(session, rows[len(reached)], failure)
-        published = sum(1 for n in reached if n >= 0)
-        for row, n in zip(done, reached, strict=True):
-            if n >= 0:
-                log.info(
-                    "event_published",
-                    event_id=row.event_id,
-                    verification_id=row.verification_id,
-                    provider=row.payload.get("provider"),
-                    to_status=row.payload.get("to_status"),
-                    subscribers=n,
-                )
-        return RelayReport(published, len(reached) - published, failure)
+        return _report(done, reached, failure)
+
+    def publish_committed(self, entries: Sequence[OutboxEntry]) -> RelayReport:
+        """Publish events that just committed, without the relay's turn, then mark them.
+
+        Only for events whose verifications have no earlier event unpublished (the
+        write checked; `worker.domain.outbox`). Whatever is not marked here (Redis
+        refused it, the call failed, the marking failed and raised) stays unpublished
+        for the ordered relay, whose attempt is then a no-op for what Redis took.
+        """
+        if not entries:
+            return RelayReport(0, 0, None)
+        try:
+            reached, failure = self._publish(entries)
+        except redis.RedisError as exc:
+            # Unknown whether the script ran: mark nothing (the ordered relay retries).
+            return RelayReport(0, 0, f"{type(exc).__name__}: {exc}")
+        done = entries[: len(reached)]
+        self._mark_committed_published([entry.event_id for entry in done])
+        if failure is not None:
+            log.warning(
+                "event_publish_failed",
+                event_id=entries[len(reached)].event_id,
+                verification_id=entries[len(reached)].verification_id,
+                error=failure[:500],
+                left_to="relay",
+            )
+        return _report(done, reached, failure)
 
     def relay_all(self, max_batches: int = 100) -> RelayReport:
         """Relay batches until the outbox is drained, Redis fails, or `max_batches` ran."""
@@ -280,9 +305,17 @@ class OutboxRelay:
         )
         if postgres:
             query = query.with_for_update(skip_locked=True)
-        return [_Pending(*row) for row in session.execute(query)]
+        return [
+            _Pending(row.event_id, row.verification_id, row.payload, id=row.id)
+            for row in session.execute(query)
+        ]
 
-    def _publish(self, rows: Sequence[_Pending]) -> tuple[list[int], str | None]:
+    def _publish(self, rows: Sequence[OutboxEntry]) -> tuple[list[int], str | None]:
+        """The one way out: events 1..done into the stream and onto the channel, atomically.
+
+        Returns the subscribers each handled event reached (-1: it was published
+        before) and why the next one was refused (None: all handled).
+        """
         keys = [self.stream, self.channel]
         args: list[str | int] = [
             self.dedupe_ttl,
@@ -302,7 +335,7 @@ class OutboxRelay:
         reached = [int(n) for n in reply[2 : 2 + done]]
         return reached, (error or None)
 
-    def message(self, payload: dict[str, Any]) -> str:
+    def message(self, payload: Mapping[str, Any]) -> str:
         """The published form of an outbox event: the document, signed (see module doc)."""
         document = self.signer.sign(payload) if self.signer is not None else payload
         return json.dumps(document, sort_keys=True, separators=(",", ":"))
@@ -321,6 +354,35 @@ class OutboxRelay:
                 .execution_options(synchronize_session=False)
             )
 
+    def _mark_committed_published(self, event_ids: Sequence[str]) -> None:
+        """Mark what the direct path published, in a short transaction of its own.
+
+        PostgreSQL: rows another relay holds (it claimed them before this marking) are
+        skipped, not waited for: that relay publishes them (a no-op) and marks them.
+        """
+        if not event_ids:
+            return
+        now = self.clock()
+        with self.db.session() as session, session.begin():
+            postgres = session.get_bind().dialect.name == "postgresql"
+            for start in range(0, len(event_ids), _MARK_CHUNK):
+                chunk = list(event_ids[start : start + _MARK_CHUNK])
+                unmarked = select(OutboxEvent.id).where(
+                    OutboxEvent.event_id.in_(chunk), OutboxEvent.published_at.is_(None)
+                )
+                if postgres:
+                    unmarked = unmarked.with_for_update(skip_locked=True)
+                session.execute(
+                    update(OutboxEvent)
+                    .where(OutboxEvent.id.in_(unmarked.scalar_subquery()))
+                    .values(
+                        published_at=now,
+                        publish_attempts=OutboxEvent.publish_attempts + 1,
+                        last_error=None,
+                    )
+                    .execution_options(synchronize_session=False)
+                )
+
     def _mark_failed(self, session: Session, row: _Pending, error: str) -> None:
         error = error[:500]
         session.execute(
@@ -335,6 +397,25 @@ class OutboxRelay:
             verification_id=row.verification_id,
             error=error,
         )
+
+
+def _report(
+    done: Sequence[OutboxEntry], reached: Sequence[int], failure: str | None
+) -> RelayReport:
+    """Log each event Redis took now (not those it had already) and sum up."""
+    published = 0
+    for entry, n in zip(done, reached, strict=True):
+        if n >= 0:
+            published += 1
+            log.info(
+                "event_published",
+                event_id=entry.event_id,
+                verification_id=entry.verification_id,
+                provider=entry.payload.get("provider"),
+                to_status=entry.payload.get("to_status"),
+                subscribers=n,
+            )
+    return RelayReport(published, len(reached) - published, failure)
 
 
 def unpublished_count(db: Database) -> int:

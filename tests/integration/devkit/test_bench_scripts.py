@@ -106,6 +106,17 @@ def test_bench_fleet_helpers():
     assert options.databases == ("sqlite",)
     assert options.workloads == ("unchanged", "transition")
     assert options.extra_env == {"KYC_POLL_BATCH_SIZE": "7"}
+    mixed = fleet.parse_options(["--workload", "mixed", "--unchanged", "20", "--changing", "3"])
+    assert mixed.workloads == ("mixed",) and (mixed.unchanged, mixed.changing) == (20, 3)
+    assert fleet.parse_options(["--workload", "all"]).workloads == fleet.WORKLOADS
+    with pytest.raises(SystemExit):
+        fleet.parse_options(["--unchanged", "0", "--changing", "0"])
+    assert options.variants == (("", {}),)
+    compared = fleet.parse_options(["--variant", "old:A=1,B=2", "--variant", "new:"])
+    assert compared.variants == (("old", {"A": "1", "B": "2"}), ("new", {}))
+    for bad in (["--variant", "noname"], ["--variant", "a:", "--variant", "a:B=1"]):
+        with pytest.raises(SystemExit):
+            fleet.parse_options(bad)
 
 
 def test_the_webhook_benchmark_signs_as_gu1_documents():

@@ -8,6 +8,7 @@ in the test process through the product's own code; every command under test run
 from __future__ import annotations
 
 import base64
+import dataclasses
 import json
 import os
 import signal
@@ -117,8 +118,11 @@ def sqlite_cli(sqlite_url, redis_url, fake_providers) -> Cli:
 
 
 def poll(cli: Cli, *verification_ids: int, relay: bool = True) -> None:
-    """One poll of each against the fake providers, as a worker does; then the relay."""
-    runtime = Runtime(cli.settings)
+    """One poll of each against the fake providers, as a worker does; then the relay.
+
+    relay=False: the events stay in the outbox (the batch does not publish them either).
+    """
+    runtime = Runtime(dataclasses.replace(cli.settings, relay_direct=relay))
     try:
         runtime.engine.poll_batch(list(verification_ids))
         if relay:

@@ -21,6 +21,7 @@ from worker.domain.errors import (
 from worker.domain.statuses import VerificationStatus as S
 from worker.services.governor import BreakerSettings, CircuitState, ProviderGovernor, RateLimit
 from worker.services.polling import PollEngine
+from worker.services.relay import RelayReport
 
 POLICY = PollPolicy(
     poll_backoff=BackoffSettings(base=5.0, cap=300.0, floor=1.0),
@@ -240,3 +241,58 @@ def test_a_hostile_retry_after_pauses_the_provider_no_longer_than_the_error_cap(
     assert gov.status("notus").paused_for_seconds <= POLICY.error_backoff.cap
     clock.advance(POLICY.error_backoff.cap + 1)
     assert gov.admit("notus", 1).granted == 1
+
+
+# -- publishing right after the write --------------------------------------------------------
+
+
+class RecordingPublisher:
+    """Records what it was asked to publish and what the store held at that moment."""
+
+    def __init__(self, store: MemoryStore, fail: BaseException | None = None) -> None:
+        self.store = store
+        self.fail = fail
+        self.batches: list[list[str]] = []
+        self.committed_then: list[int] = []
+
+    def publish_committed(self, entries):
+        self.committed_then.append(len(self.store.events))
+        self.batches.append([entry.event_id for entry in entries])
+        if self.fail is not None:
+            raise self.fail
+        return RelayReport(len(entries), 0, None)
+
+
+def test_a_batch_hands_its_committed_events_to_the_publisher_once(store, clock):
+    ids = add(store, clock, 4)
+    publisher = RecordingPublisher(store)
+    adapter = ScriptedAdapter("notus", [result("in_review")])
+    report = engine(store, adapter, clock, publisher=publisher).poll_batch(ids)
+    assert publisher.batches == [report.event_ids] and len(report.event_ids) == 4
+    assert publisher.committed_then == [4]  # after the write, never before
+    assert (report.published, report.left_for_relay, report.publish_failed) == (4, 0, False)
+    unchanged = engine(store, ScriptedAdapter("notus", [result("in_review")]), clock)
+    assert unchanged.poll_batch(ids).left_for_relay == 0
+
+
+def test_a_failing_publisher_leaves_the_events_to_the_relay(store, clock):
+    ids = add(store, clock, 2)
+    publisher = RecordingPublisher(store, fail=redis.ConnectionError("gone"))
+    adapter = ScriptedAdapter("notus", [result("approved")])
+    report = engine(store, adapter, clock, publisher=publisher).poll_batch(ids)
+    assert report.transitions == 2  # committed all the same
+    assert (report.published, report.left_for_relay, report.publish_failed) == (0, 2, True)
+
+
+def test_the_governor_hears_the_answers_even_when_the_write_fails(store, clock):
+    ids = add(store, clock, 5)
+    gov = governor_for(clock)
+
+    def database_down(decisions):
+        raise ConnectionError("database went away")
+
+    store.apply = database_down  # type: ignore[method-assign]
+    adapter = ScriptedAdapter("notus", [ProviderUnavailableError(ErrorCode.TIMEOUT, "timed out")])
+    with pytest.raises(ConnectionError):
+        engine(store, adapter, clock, governor=gov).poll_batch(ids)
+    assert gov.status("notus").state is CircuitState.OPEN  # its five faults were counted

@@ -21,6 +21,7 @@ DEFAULT_METRICS_PORT = 9808
 # in a rejected tracking request, say): labels never carry arbitrary input.
 OTHER = "other"
 
+RELAY_DIRECT = "direct"
 RELAY_AFTER_POLL = "after_poll"
 RELAY_BEAT = "beat"
 
@@ -153,7 +154,8 @@ EVENTS_PUBLISHED = MetricSpec(
     "kyc_poller_events_published_total",
     "counter",
     ("relay",),
-    "Events published to Redis, by relay: after_poll (right after the poll's commit) or beat "
+    "Events published to Redis, by relay: direct (a poll batch's own events, right after its "
+    "commit), after_poll (the ordered relay after a batch that left some) or beat "
     "(kyc.relay_outbox).",
 )
 EVENT_PUBLISH_FAILURES = MetricSpec(
