@@ -27,6 +27,7 @@ from worker.domain.errors import ConfigurationError
 from worker.domain.events import stream_for_channel
 from worker.domain.queues import CONTROL_QUEUE, POLL_QUEUE, PUBLIC_QUEUE
 from worker.domain.redaction import redact_url
+from worker.domain.safety_net import SafetyNetError, SafetyNetSettings
 from worker.domain.schedule import plan_from_env
 from worker.domain.signatures import EventSigner, EventVerifier
 from worker.domain.statuses import VerificationStatus
@@ -173,6 +174,8 @@ class Settings:
     # of this configuration (the CLI) accept the public keys of `event_verifier`.
     event_signer: EventSigner | None = None
     event_verifier: EventVerifier | None = None
+    # The adapting safety net: a provider's waits stretch while its hints arrive.
+    safety_net: SafetyNetSettings = field(default_factory=SafetyNetSettings)
 
     def __repr__(self) -> str:
         """Every field, with the passwords in URLs masked (provider keys are never shown)."""
@@ -280,6 +283,7 @@ class Settings:
             providers=provider_settings_from_env(env),
             event_signer=signer_from_env(env),
             event_verifier=reader_verifier(env),
+            safety_net=_safety_net_from_env(env),
         )
 
 
@@ -328,6 +332,22 @@ def _policy_from_env(env: Mapping[str, str]) -> PollPolicy:
         ),
         sync=_sync_from_env(env),
     )
+
+
+def _safety_net_from_env(env: Mapping[str, str]) -> SafetyNetSettings:
+    default = SafetyNetSettings()
+    try:
+        return SafetyNetSettings(
+            factor=_get_float(env, "KYC_HINT_STRETCH_FACTOR", default.factor),
+            share=_get_float(env, "KYC_HINT_SHARE", default.share),
+            window=_get_int(env, "KYC_HINT_WINDOW", default.window, 1),
+            min_transitions=_get_int(env, "KYC_HINT_MIN_TRANSITIONS", default.min_transitions, 1),
+            silence_seconds=_get_float(
+                env, "KYC_HINT_SILENCE_SECONDS", default.silence_seconds, positive=True
+            ),
+        )
+    except SafetyNetError as exc:
+        raise ConfigurationError(f"KYC_HINT_*: {exc}") from None
 
 
 SYNC_AFTER_VARIABLE = "KYC_SYNC_AFTER_SECONDS"

@@ -30,6 +30,7 @@ from worker.services.learning import ScheduleLearner
 from worker.services.polling import PollEngine, PollObserver
 from worker.services.relay import OutboxRelay
 from worker.services.retention import Retention
+from worker.services.safety_net import HintedSafetyNet, SwitchHook
 from worker.services.scheduling import Sweeper
 from worker.services.tracking import OpenCeiling
 
@@ -96,6 +97,20 @@ class Runtime:
             schedule_source=self.learner.plan if self.learner is not None else None,
             observer=self.observer,
             publisher=self.relay if self.settings.relay_direct else None,
+            safety_net=self.safety_net,
+        )
+
+    @cached_property
+    def safety_net(self) -> HintedSafetyNet | None:
+        """The adapting safety net (None when KYC_HINT_STRETCH_FACTOR is 1)."""
+        if not self.settings.safety_net.enabled or self.settings.policy.schedule is None:
+            return None
+        observer = self.observer
+        return HintedSafetyNet(
+            self.redis,
+            self.settings.safety_net,
+            PROVIDER_NAMES,
+            on_switch=observer if isinstance(observer, SwitchHook) else None,
         )
 
     @cached_property
@@ -111,6 +126,7 @@ class Runtime:
             self.governor,
             PROVIDER_NAMES,
             cache_seconds=self.settings.metrics_cache_seconds,
+            safety_net=self.safety_net,
         )
 
     @cached_property

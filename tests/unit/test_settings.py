@@ -76,3 +76,18 @@ def test_batches_publish_their_own_events_unless_switched_off():
 def test_a_switch_that_is_neither_on_nor_off_is_refused():
     with pytest.raises(ConfigurationError, match="KYC_RELAY_DIRECT must be 1 or 0"):
         Settings.from_env({"KYC_RELAY_DIRECT": "sometimes"})
+
+
+def test_the_safety_net_settings_are_read_and_checked():
+    from worker.config import ConfigurationError, Settings
+
+    settings = Settings.from_env({"KYC_HINT_STRETCH_FACTOR": "3", "KYC_HINT_SHARE": "0.9"})
+    assert settings.safety_net.factor == 3.0 and settings.safety_net.share == 0.9
+    assert Settings.from_env({}).safety_net.enabled
+    for bad in (
+        {"KYC_HINT_STRETCH_FACTOR": "0.5"},
+        {"KYC_HINT_SHARE": "2"},
+        {"KYC_HINT_WINDOW": "5", "KYC_HINT_MIN_TRANSITIONS": "6"},
+    ):
+        with pytest.raises(ConfigurationError, match="KYC_HINT_"):
+            Settings.from_env(bad)

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import json
 import random
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from dataclasses import replace as dataclass_replace
 from datetime import datetime, timedelta
@@ -81,6 +82,10 @@ class PollPolicy:
     reverification_check_seconds: float = 86400.0
     # When to ask a provider that can (gu1) to re-sync a verification that looks stuck.
     sync: SyncPolicy = field(default_factory=SyncPolicy)
+    # Per provider, how much its answered polls' waits stretch now (absent: 1): set per
+    # batch from the adapting safety net (worker.domain.safety_net) while its hints arrive.
+    # Status-aware schedules only, and never past a status's maximum gap.
+    stretch: Mapping[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -233,7 +238,8 @@ def next_answered_poll(
     """When to poll after an answer: the status-aware schedule, or the legacy backoff."""
     if policy.schedule is None:
         return next_poll_time(now, attempt, policy.poll_backoff, rng)
-    delay = next_poll_delay(policy.schedule, provider, status, seconds_in_status, rng)
+    stretch = policy.stretch.get(provider, 1.0)
+    delay = next_poll_delay(policy.schedule, provider, status, seconds_in_status, rng, stretch)
     return now + timedelta(seconds=delay)
 
 

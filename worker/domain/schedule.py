@@ -227,6 +227,7 @@ def next_poll_delay(
     status: VerificationStatus,
     seconds_in_status: float,
     rng: random.Random,
+    stretch: float = 1.0,
 ) -> float:
     """Seconds until the next poll of a verification in a non-terminal `status`.
 
@@ -235,7 +236,8 @@ def next_poll_delay(
     The nominal delay (see `StatusSchedule.nominal_delay`); the status's first wait (one
     that starts before its first poll could be due) lands within `first_wait_spread` of the
     first poll's time, uniformly. At most the status's maximum gap, at least
-    `MIN_DELAY_SECONDS`.
+    `MIN_DELAY_SECONDS`. `stretch` > 1: the provider's hints arrive and its safety net is
+    coarser (`worker.domain.safety_net`): the delay times it, still at most the maximum gap.
     """
     schedule = plan.schedule_for(provider, status)
     if schedule is None:
@@ -247,7 +249,7 @@ def next_poll_delay(
         delay = first + rng.uniform(-spread, spread) - elapsed
     else:
         delay = schedule.nominal_delay(elapsed)
-    return max(min(delay, cap), MIN_DELAY_SECONDS)
+    return max(min(delay * max(stretch, 1.0), cap), MIN_DELAY_SECONDS)
 
 
 def first_wait_spread(first: float, jitter: float, max_gap: float) -> float:

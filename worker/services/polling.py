@@ -60,16 +60,18 @@ from worker.domain.errors import (
     ProviderError,
     RateLimitedError,
     TransientProviderError,
+    TransitionReason,
 )
 from worker.domain.events import REVERIFICATION_DUE
 from worker.domain.outbox import Written
 from worker.domain.results import PollResult
+from worker.domain.safety_net import FoundTransition
 from worker.domain.schedule import SchedulePlan
 from worker.domain.sync import SyncAttempt, sync_due
 from worker.domain.unknown_words import UnknownWords
 from worker.domain.watch import decide_watch
 from worker.services.governor import CircuitState, ProviderGovernor
-from worker.services.ports import EventPublisher, VerificationStore
+from worker.services.ports import EventPublisher, SafetyNet, VerificationStore
 
 log = structlog.get_logger(__name__)
 
@@ -198,6 +200,7 @@ class PollEngine:
         observer: PollObserver | None = None,
         schedule_source: Callable[[], SchedulePlan] | None = None,
         publisher: EventPublisher | None = None,
+        safety_net: SafetyNet | None = None,
     ) -> None:
         self.store = store
         self.adapters = adapters
@@ -223,10 +226,14 @@ class PollEngine:
         self.schedule_source = schedule_source
         # None: the batch's events wait for the ordered relay (the caller runs it).
         self.publisher = publisher
+        # None: waits never stretch (no hints are counted).
+        self.safety_net = safety_net
 
     def poll_batch(self, ids: Sequence[int]) -> BatchReport:
         if self.schedule_source is not None and self.policy.schedule is not None:
             self.policy = dataclasses.replace(self.policy, schedule=self.schedule_source())
+        if self.safety_net is not None:
+            self.policy = dataclasses.replace(self.policy, stretch=self.safety_net.stretches())
         report = BatchReport()
         rows = self.store.load(list(dict.fromkeys(ids)))
         report.skipped = len(ids) - len(rows)
@@ -290,9 +297,32 @@ class PollEngine:
             self._report_facts(decision)
         if report.conflicts:
             log.info("polls_superseded", count=report.conflicts)
+        self._record_found(applied)
         return report
 
     # -- the parts -----------------------------------------------------------------------
+
+    def _record_found(self, applied: Sequence[Decision]) -> None:
+        """Tell the safety net which committed transitions a poll found (hinted or not)."""
+        if self.safety_net is None:
+            return
+        found = [
+            FoundTransition(
+                decision.stored.provider,
+                decision.stored.id,
+                decision.stored.in_status_since.timestamp(),
+            )
+            for decision in applied
+            if decision.transition is not None
+            and decision.transition.reason is TransitionReason.PROVIDER
+        ]
+        if not found:
+            return
+        try:
+            self.safety_net.record_transitions(found)
+        except RedisError as exc:
+            # Those transitions go uncounted; the polls and their events are done.
+            log.warning("safety_net_record_failed", error_type=type(exc).__name__)
 
     def _publish(self, written: Written, report: BatchReport) -> None:
         """Publish what may go now; count what is left for the ordered relay."""

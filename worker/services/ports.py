@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Protocol
 
 from worker.domain.decisions import Decision, StoredVerification
 from worker.domain.outbox import OutboxEntry, Written
+from worker.domain.safety_net import FoundTransition
 
 
 class VerificationStore(Protocol):
@@ -35,6 +36,18 @@ class PollQueue(Protocol):
 
     def enqueue_polls(self, verification_ids: Sequence[int]) -> None:
         """Send one poll batch of these (already claimed) verifications; raise if refused."""
+        ...
+
+
+class SafetyNet(Protocol):
+    """The adapting safety net (`worker.services.safety_net.HintedSafetyNet` in production)."""
+
+    def stretches(self) -> dict[str, float]:
+        """Each provider's stretch factor now (absent: 1); never raises for a store outage."""
+        ...
+
+    def record_transitions(self, found: Iterable[FoundTransition]) -> int:
+        """Note these transitions found by polls, hinted or not (may raise RedisError)."""
         ...
 
 

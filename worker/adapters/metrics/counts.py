@@ -24,6 +24,7 @@ from worker.adapters.metrics.specs import (
     PROVIDER_CALLS,
     PROVIDER_SYNCS,
     REVERIFICATIONS_DUE,
+    SAFETY_NET_SWITCHES,
     TASKS_REFUSED,
     TRACKING_REQUESTS,
     TRACKING_RESULTS,
@@ -57,6 +58,7 @@ class Instruments:
     tasks_refused: Counter
     events_published: Counter
     event_publish_failures: Counter
+    safety_net_switches: Counter
 
     @classmethod
     def create(cls, registry: CollectorRegistry | None = None) -> Instruments:
@@ -89,6 +91,7 @@ class Instruments:
             tasks_refused=counter(TASKS_REFUSED),
             events_published=counter(EVENTS_PUBLISHED),
             event_publish_failures=counter(EVENT_PUBLISH_FAILURES),
+            safety_net_switches=counter(SAFETY_NET_SWITCHES),
         )
 
 

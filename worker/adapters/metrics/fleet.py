@@ -30,18 +30,22 @@ from worker.adapters.metrics.specs import (
     FLEET_REFRESH_DURATION,
     FLEET_REFRESH_ERRORS,
     FLEET_REFRESH_TIMESTAMP,
+    HINTED_TRANSITION_SHARE,
     OUTBOX_OLDEST_AGE,
     OUTBOX_UNPUBLISHED,
     PROVIDER_OPERATOR_PAUSED,
     PROVIDER_PAUSE_REMAINING,
     PROVIDER_RATE_LIMIT,
+    SAFETY_NET_STRETCHED,
     VERIFICATIONS,
     MetricSpec,
     provider_label,
 )
 from worker.adapters.registry import PROVIDER_NAMES
+from worker.domain.safety_net import NetState
 from worker.domain.statuses import VerificationStatus
 from worker.services.governor import CircuitState, ProviderGovernor, ProviderStatus
+from worker.services.safety_net import HintedSafetyNet
 
 if TYPE_CHECKING:
     from prometheus_client.metrics_core import Metric
@@ -67,6 +71,7 @@ class FleetSnapshot:
     taken_at: float  # Unix time
     duration: float
     monotonic: float = field(default=0.0, repr=False)
+    safety_net: dict[str, NetState] | None = None
 
 
 class FleetCollector:
@@ -91,8 +96,10 @@ class FleetCollector:
         settle_seconds: float = 2.0,
         max_latency_rows: int = 10_000,
         clock: Callable[[], datetime] = utcnow,
+        safety_net: HintedSafetyNet | None = None,
     ) -> None:
         self.db = db
+        self.safety_net = safety_net
         self.governor = governor
         self.providers = tuple(providers)
         self.cache_seconds = cache_seconds
@@ -140,9 +147,17 @@ class FleetCollector:
             except Exception as exc:
                 self._errors["redis"] += 1
                 log.warning("fleet_metrics_redis_failed", error=_error_text(exc))
+        safety_net: dict[str, NetState] | None = None
+        if self.safety_net is not None:
+            try:
+                safety_net = self.safety_net.peek()
+            except Exception as exc:
+                self._errors["redis"] += 1
+                log.warning("fleet_metrics_redis_failed", error=_error_text(exc))
         return FleetSnapshot(
             database=database,
             providers=providers,
+            safety_net=safety_net,
             taken_at=time.time(),
             duration=time.perf_counter() - started,
             monotonic=time.monotonic(),
@@ -244,6 +259,7 @@ class FleetCollector:
             gauge(PROVIDER_OPERATOR_PAUSED),
             gauge(PROVIDER_RATE_LIMIT),
         )
+        stretched, hinted_share = gauge(SAFETY_NET_STRETCHED), gauge(HINTED_TRANSITION_SHARE)
         duration, taken = gauge(FLEET_REFRESH_DURATION), gauge(FLEET_REFRESH_TIMESTAMP)
         errors = CounterMetricFamily(
             FLEET_REFRESH_ERRORS.family,
@@ -263,6 +279,8 @@ class FleetCollector:
             pause,
             operator,
             rate,
+            stretched,
+            hinted_share,
             duration,
             taken,
             errors,
@@ -295,6 +313,9 @@ class FleetCollector:
             pause.add_metric([name], provider_status.paused_for_seconds)
             operator.add_metric([name], int(provider_status.paused_by_operator))
             rate.add_metric([name], provider_status.rate.per_second)
+        for name, net in sorted((snapshot.safety_net or {}).items()):
+            stretched.add_metric([name], int(net.stretched))
+            hinted_share.add_metric([name], net.share)
         duration.add_metric([], snapshot.duration)
         taken.add_metric([], snapshot.taken_at)
         for source, count in sorted(self._errors.items()):

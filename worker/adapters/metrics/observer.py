@@ -74,6 +74,10 @@ class PrometheusObserver:
             provider_label(provider), bounded_label(trigger, REVERIFICATION_TRIGGERS)
         ).inc()
 
+    def safety_net_switched(self, provider: str, stretched: bool) -> None:
+        state = "stretched" if stretched else "normal"
+        self.metrics.safety_net_switches.labels(provider_label(provider), state).inc()
+
     def _observe_detection(self, provider: str, decision: Decision, seen_at: datetime) -> None:
         changed_at = provider_change_time(decision)
         if changed_at is not None and changed_at >= decision.stored.in_status_since:

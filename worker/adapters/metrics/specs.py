@@ -164,6 +164,13 @@ EVENT_PUBLISH_FAILURES = MetricSpec(
     ("relay",),
     "Relay rounds that stopped on an error (Redis or the database); the outbox keeps the events.",
 )
+SAFETY_NET_SWITCHES = MetricSpec(
+    "kyc_poller_safety_net_switches_total",
+    "counter",
+    ("provider", "state"),
+    "A provider's safety net switched (state: stretched while its hints arrive, normal when they "
+    "stop); counted once for the fleet.",
+)
 
 WORKER_METRICS = (
     POLLS,
@@ -181,6 +188,7 @@ WORKER_METRICS = (
     TASKS_REFUSED,
     EVENTS_PUBLISHED,
     EVENT_PUBLISH_FAILURES,
+    SAFETY_NET_SWITCHES,
 )
 
 # -- beat's fleet-wide metrics (FleetCollector) ------------------------------------------
@@ -247,6 +255,18 @@ PROVIDER_OPERATOR_PAUSED = MetricSpec(
     ("provider",),
     "1 while an operator has paused the provider (kyc-poller pause).",
 )
+SAFETY_NET_STRETCHED = MetricSpec(
+    "kyc_poller_safety_net_stretched",
+    "gauge",
+    ("provider",),
+    "1 while the provider's poll waits are stretched because its hints arrive (KYC_HINT_*).",
+)
+HINTED_TRANSITION_SHARE = MetricSpec(
+    "kyc_poller_hinted_transition_share",
+    "gauge",
+    ("provider",),
+    "Share of the provider's recent transitions (KYC_HINT_WINDOW) that a hint preceded.",
+)
 PROVIDER_RATE_LIMIT = MetricSpec(
     "kyc_poller_provider_rate_limit_requests_per_second",
     "gauge",
@@ -284,6 +304,8 @@ FLEET_METRICS = (
     PROVIDER_PAUSE_REMAINING,
     PROVIDER_OPERATOR_PAUSED,
     PROVIDER_RATE_LIMIT,
+    SAFETY_NET_STRETCHED,
+    HINTED_TRANSITION_SHARE,
     FLEET_REFRESH_DURATION,
     FLEET_REFRESH_TIMESTAMP,
     FLEET_REFRESH_ERRORS,
