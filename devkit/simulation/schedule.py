@@ -7,6 +7,11 @@ Not a test: it asserts nothing, it measures (the goal lines say PASS or FAIL, pe
 and seed). Pure Python, no servers, under a minute:
     .venv/bin/python scripts/simulate_schedule.py [--verifications 3000] [--seeds 3]
         [--rounds 2] [--training 10000] [--lifecycle NAME=USER/REVIEW[/GAP] ...]
+        [--hint-delivery 1,0.9,0.5,0] [--hint-delay 2] [--hint-loss 0] [--hints-only]
+
+Webhooks as hints (`devkit.simulation.hints`): per distribution, the static plan with a hint
+per change at each delivery share, the adapting safety net's stretch (the product's rule),
+detection delay and requests beside polling alone, and the safety net's p99.
 
 Lifecycles (`devkit.simulation.lifecycles`): A = users 2-20 min, reviews 1-24 h; B = users
 2-20 min, reviews 5-60 min (reviews capped at 10 min gaps); C = log-normal users (median
@@ -41,6 +46,7 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 
 from devkit.simulation import bound as knapsack
+from devkit.simulation.hints import hint_rows
 from devkit.simulation.lifecycles import (
     DEFAULT_DISTRIBUTIONS,
     Distribution,
@@ -61,6 +67,7 @@ from devkit.simulation.replay import (
 )
 from worker.domain.adaptive import AdaptiveSettings, DurationHistory, adaptive_plan
 from worker.domain.backoff import BackoffSettings
+from worker.domain.safety_net import SafetyNetSettings
 from worker.domain.schedule import DEFAULT_PLAN, SchedulePlan, render_markdown_table
 from worker.domain.statuses import VerificationStatus
 
@@ -394,6 +401,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--jobs", type=int, default=min(2, os.cpu_count() or 1), help="processes (1: none)"
     )
     parser.add_argument("--show-plan", action="store_true", help="print the default plan table")
+    parser.add_argument(
+        "--hint-delivery",
+        type=_shares,
+        default=(1.0, 0.9, 0.5, 0.0),
+        help="shares of changes a webhook announces, comma-separated (default 1,0.9,0.5,0)",
+    )
+    parser.add_argument(
+        "--hint-delay", type=float, default=2.0, help="a hint's mean delay after its change (s)"
+    )
+    parser.add_argument(
+        "--hint-loss",
+        type=float,
+        default=0.0,
+        help="share of the verifications, at the end of the run, whose hints are all lost",
+    )
+    parser.add_argument("--hints-only", action="store_true", help="only the hints tables")
     args = parser.parse_args(argv)
     if args.verifications < 1 or args.seeds < 1 or args.rounds < 1:
         parser.error("--verifications, --seeds and --rounds must be at least 1")
@@ -407,9 +430,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         for distribution in distributions
         for seed in range(args.seeds)
     ]
-    outcomes = run_all(tasks, args.jobs)
     checks: list[tuple[bool, str]] = []
-    for index, distribution in enumerate(distributions):
+    outcomes = [] if args.hints_only else run_all(tasks, args.jobs)
+    for distribution in distributions if args.hints_only else ():
+        checks += print_hints(distribution, args)
+    for index, distribution in enumerate(() if args.hints_only else distributions):
         print(
             f"Distribution {distribution.name}: {distribution.describe()}; review gap cap "
             f"{_span(distribution.review_gap)}; {args.verifications} verifications x "
@@ -420,11 +445,101 @@ def main(argv: Sequence[str] | None = None) -> int:
         print_table(report)
         print("\n".join(bound_lines(report)), end="\n\n")
         checks += goal_lines(report, args.seeds)
+        checks += print_hints(distribution, args)
     print("Goals")
     for passed, text in checks:
         print(f"  {'PASS' if passed else 'FAIL'}  {text}")
     print(f"\n({time.monotonic() - started:.1f} s)")
     return 0
+
+
+HINTED_REQUESTS_GOAL = 0.30  # issue 16: at 100 % delivery, <= 30 % of polling alone
+
+
+def print_hints(distribution: Distribution, args: argparse.Namespace) -> list[tuple[bool, str]]:
+    """Hints at each delivery share beside polling alone (first seed); the goal lines."""
+    plan, net_settings = static_plan(distribution), SafetyNetSettings()
+    lifecycles = draw_lifecycles(distribution, args.verifications, 0)
+    alone, net, rows = hint_rows(
+        lifecycles,
+        plan,
+        net_settings,
+        args.hint_delivery,
+        args.hint_delay,
+        args.hint_loss,
+        seed=0,
+    )
+    print(
+        f"Hints on {distribution.name}: a webhook per change with the share delivered, mean "
+        f"delay {args.hint_delay:g} s, lost for the last {args.hint_loss:.0%} of the "
+        f"verifications; the net stretches x{net_settings.factor:g} at a hinted share >= "
+        f"{net_settings.share:g} (KYC_HINT_*), never past the max gap"
+    )
+    header = (
+        f"{'run':<30} {'stretched':>9} {'requests':>9} {'vs alone':>8} {'mean s':>8} "
+        f"{'p95 s':>8} {'p99 s':>8} {'net p99 s':>9}"
+    )
+    print(header)
+    print("-" * len(header))
+    base = alone.result.mean_requests
+    for row in (alone, net, *rows):
+        found = row.result
+        lost = found.lost_p99 if row is not net else found.p99
+        print(
+            f"{row.label:<30} {found.stretched_verifications / len(lifecycles):>9.0%} "
+            f"{found.mean_requests:>9.1f} {found.mean_requests / base:>8.0%} "
+            f"{found.mean_delay:>8.0f} {found.p95:>8.0f} {found.p99:>8.0f} "
+            f"{'-' if lost != lost else f'{lost:.0f}':>9}"
+        )
+    print(
+        "  net p99: the p99 delay of changes whose hint was lost (for 'net alone': of every\n"
+        "  change). A hinted run's polls are a polling schedule whose delays are its net's, so\n"
+        "  at the same net p99 no hinted run spends fewer requests than 'net alone' (less the\n"
+        "  hint polls): 30 % of polling alone *at polling alone's p99* cannot be reached.\n"
+    )
+    checks: list[tuple[bool, str]] = []
+    by_share = {share: row.result for share, row in zip(args.hint_delivery, rows, strict=True)}
+    if 1.0 in by_share:
+        full = by_share[1.0]
+        ratio = full.mean_requests / base
+        checks.append(
+            (
+                ratio <= HINTED_REQUESTS_GOAL,
+                f"{distribution.name}: hints 100 %: requests {full.mean_requests:.1f} = "
+                f"{ratio:.0%} of polling alone's {base:.1f} (<= 30 %), p99 {full.p99:.0f} s, "
+                f"net p99 {net.result.p99:.0f} s (polling alone's p99 {alone.result.p99:.0f} s)",
+            )
+        )
+        same = full.mean_requests / net.result.mean_requests
+        checks.append(
+            (
+                same <= HINTED_REQUESTS_GOAL,
+                f"{distribution.name}: hints 100 % vs polling alone at the same net p99 "
+                f"({net.result.p99:.0f} s: the net alone): {same:.0%} (<= 30 %; impossible, "
+                "see above)",
+            )
+        )
+    if 0.0 in by_share:
+        none = by_share[0.0]
+        checks.append(
+            (
+                none.mean_requests <= base * 1.0001 and none.p99 <= alone.result.p99 + 1e-6,
+                f"{distribution.name}: hints 0 %: requests {none.mean_requests:.1f}, p99 "
+                f"{none.p99:.0f} s vs polling alone {base:.1f}, {alone.result.p99:.0f} s "
+                "(no worse)",
+            )
+        )
+    return checks
+
+
+def _shares(text: str) -> tuple[float, ...]:
+    try:
+        shares = tuple(float(part) for part in text.split(",") if part.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a list of shares: {text!r}") from None
+    if not shares or any(not 0.0 <= share <= 1.0 for share in shares):
+        raise argparse.ArgumentTypeError("each share must be in [0, 1]")
+    return shares
 
 
 def _span(seconds: float) -> str:

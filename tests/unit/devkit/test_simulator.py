@@ -41,8 +41,10 @@ def test_runs_on_a_small_input_and_prints_every_policy_bound_and_goal(capsys):
     goals = [line for line in out.splitlines() if line.strip().startswith(("PASS", "FAIL"))]
     # Per seed: static and adaptive basics; A and B: the adaptive and static ratios; C:
     # adaptive against the optimum.
-    assert len(goals) == 4 + 4 + 3
-    assert all("seed 0]" in line for line in goals)
+    # Per distribution, hints: 100 % against polling alone and against its own net, 0 %.
+    assert len(goals) == 4 + 4 + 3 + 3 * 3
+    assert all("seed 0]" in line for line in goals if "hints" not in line)
+    assert out.count("Hints on ") == 3 and out.count("hints 90% delivered") == 3
 
 
 def test_the_longest_gap_per_status_is_reported():
@@ -169,3 +171,43 @@ def test_a_log_normal_is_cut_to_its_central_mass_and_draws_within_it():
     assert sim.percentile(draws, 0.5) == pytest.approx(300.0, rel=0.05)
     # Its densest point in a cell holding the mode is the mode.
     assert span.densest(span.mode - 1, span.mode + 1) == pytest.approx(span.density(span.mode))
+
+
+def test_hints_at_no_delivery_are_polling_alone_and_full_delivery_sees_changes_in_seconds():
+    from devkit.simulation.hints import hint_rows
+    from worker.domain.safety_net import SafetyNetSettings
+
+    lifecycles = draw_lifecycles(A, 400, 3)
+    alone, net, rows = hint_rows(
+        lifecycles, report.static_plan(A), SafetyNetSettings(), (1.0, 0.0), 2.0, 0.0, seed=1
+    )
+    full, none = rows[0].result, rows[1].result
+    assert none.requests == alone.result.requests and none.delays == alone.result.delays
+    assert none.stretched_verifications == 0
+    # Every change hinted: seen at the hint (seconds), and the net stretches after its
+    # first sample fills (the product's rule: 20 transitions = 10 verifications).
+    assert full.p99 < 30 and not full.lost_delays
+    assert full.stretched_verifications >= len(lifecycles) - 11
+    assert full.mean_requests < 0.35 * alone.result.mean_requests
+    # The stretched net never waits past the review gap: a lost hint is seen within it.
+    assert max(net.result.delays) <= A.review_gap + 1e-6
+
+
+def test_when_the_hints_stop_the_net_returns_to_normal_by_itself():
+    from devkit.simulation.hints import simulate_hinted
+    from worker.domain.safety_net import SafetyNetSettings
+
+    lifecycles = draw_lifecycles(B, 400, 4)
+    found = simulate_hinted(
+        lifecycles,
+        report.static_plan(B),
+        SafetyNetSettings(),
+        random.Random(2),
+        delivery=1.0,
+        delay_mean=2.0,
+        outage=0.5,
+    )
+    # Stretched for the first half (after the first sample), normal a few verifications
+    # into the outage (the window's share drops below 0.8 after 11 unhinted transitions).
+    assert 180 <= found.stretched_verifications <= 200 + 6
+    assert len(found.lost_delays) == 400  # two changes of each of the last 200
