@@ -260,3 +260,31 @@ def test_the_demo_prints_progress_and_a_summary(sqlite_url, monkeypatch, capsys)
     assert summary.startswith("summary:  2/4 terminal in ")
     assert "(approved 1, rejected 1)" in summary and "6 polls" in summary
     assert "1 events received" in summary
+
+
+def test_fleet_gauges_show_each_providers_safety_net_on_real_redis(db, redis_url, clock):
+    from worker.domain.safety_net import FoundTransition, SafetyNetSettings
+    from worker.services.hints import record_hints
+    from worker.services.safety_net import HintedSafetyNet
+
+    client = redis.Redis.from_url(redis_url)
+    client.flushdb()
+    settings = SafetyNetSettings(window=10, min_transitions=5)
+    net = HintedSafetyNet(client, settings, ["gu1", "notus"], clock=lambda: clock().timestamp())
+    since = clock().timestamp() - 60
+    record_hints(client, "gu1", range(1, 10), clock())  # 9 of 10 gu1 transitions hinted
+    net.record_transitions(FoundTransition("gu1", i, since) for i in range(1, 11))
+    net.record_transitions(FoundTransition("notus", i, since) for i in range(11, 21))
+    collector = metrics.FleetCollector(db, None, cache_seconds=0, clock=clock, safety_net=net)
+    try:
+        registry = scrape(collector)
+        assert sample(registry, "kyc_poller_safety_net_stretched", provider="gu1") == 1
+        assert sample(registry, "kyc_poller_hinted_transition_share", provider="gu1") == 0.9
+        assert sample(registry, "kyc_poller_safety_net_stretched", provider="notus") == 0
+        assert sample(registry, "kyc_poller_hinted_transition_share", provider="notus") == 0
+        # Beat only reads: the fleet's switch is still the workers' to report.
+        assert client.get("kyc-poller:safety-net:gu1") is None
+        assert net.stretches() == {"gu1": 4.0}
+        assert client.get("kyc-poller:safety-net:gu1") == b"stretched"
+    finally:
+        client.close()
