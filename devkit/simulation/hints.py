@@ -26,33 +26,18 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from devkit.simulation.lifecycles import Lifecycle
-from devkit.simulation.replay import PROVIDER, mean, percentile
+from devkit.simulation.replay import PROVIDER, Result, percentile
 from worker.domain.safety_net import HintRecord, SafetyNetSettings, assess
 from worker.domain.schedule import SchedulePlan, next_poll_delay
 
 
 @dataclass
-class HintedResult:
-    delays: list[float] = field(default_factory=list)
-    lost_delays: list[float] = field(default_factory=list)  # changes whose hint was lost
-    requests: list[int] = field(default_factory=list)
+class HintedResult(Result):
+    """`Result`'s delays and requests, and what hints add: the delays of the changes whose
+    hint was lost, and how many verifications were polled with stretched waits."""
+
+    lost_delays: list[float] = field(default_factory=list)
     stretched_verifications: int = 0
-
-    @property
-    def mean_requests(self) -> float:
-        return mean(self.requests)
-
-    @property
-    def mean_delay(self) -> float:
-        return mean(self.delays)
-
-    @property
-    def p95(self) -> float:
-        return percentile(self.delays, 0.95)
-
-    @property
-    def p99(self) -> float:
-        return percentile(self.delays, 0.99)
 
     @property
     def lost_p99(self) -> float:
@@ -79,7 +64,7 @@ def simulate_hinted(
         if force_stretch is not None:
             factor = force_stretch
         else:
-            state = assess(HintRecord(recent=tuple(recent)), settings, 0.0)
+            state = assess(HintRecord(recent=tuple(recent)), settings)
             factor = state.factor(settings)
         result.stretched_verifications += factor > 1.0
         sends = delivery if index < hintless_from else 0.0

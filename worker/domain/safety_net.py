@@ -20,9 +20,9 @@ makes ("no decision waits longer than it to be seen"). A change whose hint is lo
 stretched is seen within that gap; one found while normal is seen exactly when polling alone
 would see it. A literal "never later than the unstretched schedule" would forbid any
 stretch: a stretched net's polls are a polling schedule, and the simulator prints what that
-costs (README, "Hints and the safety net").
+costs (README, "The safety net adapts").
 
-Pure: `assess(record, settings, now)` is a function of what the fleet recorded and the clock;
+Pure: `assess(record, settings)` is a function of what the fleet recorded (its times);
 `worker.services.safety_net` keeps the record in Redis and applies the result.
 """
 
@@ -121,9 +121,8 @@ def hints_stopped(record: HintRecord, settings: SafetyNetSettings) -> bool:
     return last_hint is None or unhinted - last_hint >= settings.silence_seconds
 
 
-def assess(record: HintRecord, settings: SafetyNetSettings, now: float) -> NetState:
-    """Whether the provider's waits stretch now, and why (`now` kept for rules to come:
-    the record's times are what this one reads)."""
+def assess(record: HintRecord, settings: SafetyNetSettings) -> NetState:
+    """Whether the provider's waits stretch now, and why (the record's times say when)."""
     window = record.recent[: settings.window]
     transitions = len(window)
     share = sum(window) / transitions if transitions else 0.0

@@ -46,6 +46,7 @@ from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from itertools import pairwise
 
+from worker.domain.safety_net import stretched_wait
 from worker.domain.statuses import VerificationStatus
 
 ENV_PREFIX = "KYC_POLL_SCHEDULE_"
@@ -249,7 +250,7 @@ def next_poll_delay(
         delay = first + rng.uniform(-spread, spread) - elapsed
     else:
         delay = schedule.nominal_delay(elapsed)
-    return max(min(delay * max(stretch, 1.0), cap), MIN_DELAY_SECONDS)
+    return max(stretched_wait(min(delay, cap), stretch, cap), MIN_DELAY_SECONDS)
 
 
 def first_wait_spread(first: float, jitter: float, max_gap: float) -> float:

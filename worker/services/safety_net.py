@@ -127,10 +127,8 @@ class HintedSafetyNet:
 
     def peek(self) -> dict[str, NetState]:
         """Every provider's state now, without reporting a switch (metrics, the CLI)."""
-        now = self.clock()
         return {
-            provider: assess(record, self.settings, now)
-            for provider, record in self.records().items()
+            provider: assess(record, self.settings) for provider, record in self.records().items()
         }
 
     def records(self) -> dict[str, HintRecord]:

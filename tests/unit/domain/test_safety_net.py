@@ -29,11 +29,9 @@ def record(hinted: int, unhinted: int, **kwargs) -> HintRecord:
 
 
 def test_stretched_only_with_enough_transitions_and_a_high_enough_share():
-    assert (
-        assess(record(4, 0, last_hint_at=NOW), SETTINGS, NOW).reason is Reason.TOO_FEW_TRANSITIONS
-    )
-    assert assess(record(7, 3, last_hint_at=NOW), SETTINGS, NOW).reason is Reason.SHARE_BELOW
-    state = assess(record(8, 2, last_hint_at=NOW), SETTINGS, NOW)
+    assert assess(record(4, 0, last_hint_at=NOW), SETTINGS).reason is Reason.TOO_FEW_TRANSITIONS
+    assert assess(record(7, 3, last_hint_at=NOW), SETTINGS).reason is Reason.SHARE_BELOW
+    state = assess(record(8, 2, last_hint_at=NOW), SETTINGS)
     assert state.stretched and state.share == pytest.approx(0.8) and state.transitions == 10
     assert state.factor(SETTINGS) == 4.0
 
@@ -41,33 +39,33 @@ def test_stretched_only_with_enough_transitions_and_a_high_enough_share():
 def test_only_the_window_counts_newest_first():
     # 10 hinted in the window, 10 older unhinted ones beyond it: stretched.
     old_failures = HintRecord(recent=(True,) * 10 + (False,) * 10, last_hint_at=NOW)
-    assert assess(old_failures, SETTINGS, NOW).stretched
+    assert assess(old_failures, SETTINGS).stretched
     # The hints stopped 3 transitions ago: 7/10 in the window is below the share.
     stopped = HintRecord(recent=(False,) * 3 + (True,) * 7, last_hint_at=NOW)
-    assert assess(stopped, SETTINGS, NOW).reason is Reason.SHARE_BELOW
+    assert assess(stopped, SETTINGS).reason is Reason.SHARE_BELOW
 
 
 def test_silence_while_polls_still_find_changes_returns_to_normal_at_once():
     hinted = record(10, 0, last_hint_at=NOW - 61, last_unhinted_at=NOW)
-    state = assess(hinted, SETTINGS, NOW)
+    state = assess(hinted, SETTINGS)
     assert not state.stretched and state.reason is Reason.HINTS_STOPPED
     # Quiet but nothing found either (a night without changes): still stretched.
     quiet = record(10, 0, last_hint_at=NOW - 3600)
-    assert assess(quiet, SETTINGS, NOW).stretched
+    assert assess(quiet, SETTINGS).stretched
     # An unhinted change before the last hint: the hints came back since.
     came_back = record(10, 0, last_hint_at=NOW - 61, last_unhinted_at=NOW - 100)
-    assert assess(came_back, SETTINGS, NOW).stretched
+    assert assess(came_back, SETTINGS).stretched
     # An unhinted change in the same batch as the last hints is no silence.
     same_batch = record(10, 0, last_hint_at=NOW - 3600, last_unhinted_at=NOW - 3600)
-    assert assess(same_batch, SETTINGS, NOW).stretched
+    assert assess(same_batch, SETTINGS).stretched
     # Silence shorter than the setting: not yet.
     recent = record(10, 0, last_hint_at=NOW - 30, last_unhinted_at=NOW - 5)
-    assert assess(recent, SETTINGS, NOW).stretched
+    assert assess(recent, SETTINGS).stretched
 
 
 def test_factor_one_turns_it_off():
     off = SafetyNetSettings(factor=1.0, share=0.8, window=10, min_transitions=5)
-    state = assess(record(10, 0, last_hint_at=NOW), off, NOW)
+    state = assess(record(10, 0, last_hint_at=NOW), off)
     assert not state.stretched and state.reason is Reason.OFF and state.factor(off) == 1.0
 
 
