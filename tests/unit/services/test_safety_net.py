@@ -117,3 +117,16 @@ def test_redis_down_means_polling_alone():
     clock = FakeClock()
     dead = redis.Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.2)
     assert net(dead, clock).stretches() == {}
+
+
+def test_a_forged_or_garbled_record_is_read_safely(client):
+    # Whoever could write these keys gets at most every wait at its maximum gap; garbage
+    # reads as "unhinted" and "no time", never an exception in the poll path.
+    clock = FakeClock()
+    client.rpush("kyc-poller:hintshare:gu1", "yes", "\x00" * 1000, *(["1"] * 30))
+    client.set("kyc-poller:hints:gu1:last", "not a time")
+    client.set("kyc-poller:hintshare:gu1:unhinted", "NaN-ish")
+    record = net(client, clock).records()["gu1"]
+    assert record.recent[:2] == (False, False) and record.recent.count(True) == 18
+    assert record.last_hint_at is None and record.last_unhinted_at is None
+    assert net(client, clock).stretches() == {"gu1": 4.0}
