@@ -420,6 +420,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.verifications < 1 or args.seeds < 1 or args.rounds < 1:
         parser.error("--verifications, --seeds and --rounds must be at least 1")
+    if not (args.hint_delay > 0 and math.isfinite(args.hint_delay)):
+        parser.error("--hint-delay must be a positive number of seconds")
+    if not 0.0 <= args.hint_loss <= 1.0:
+        parser.error("--hint-loss must be a share in [0, 1]")
     distributions = args.lifecycle or list(DEFAULT_DISTRIBUTIONS)
     settings = AdaptiveSettings(min_samples=args.min_samples)
     started = time.monotonic()

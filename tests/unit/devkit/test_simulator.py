@@ -211,3 +211,18 @@ def test_when_the_hints_stop_the_net_returns_to_normal_by_itself():
     # into the outage (the window's share drops below 0.8 after 11 unhinted transitions).
     assert 180 <= found.stretched_verifications <= 200 + 6
     assert len(found.lost_delays) == 400  # two changes of each of the last 200
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        ["--hint-delay", "0"],
+        ["--hint-delay", "nan"],
+        ["--hint-loss", "1.5"],
+        ["--hint-delivery", "2"],
+    ],
+)
+def test_hint_options_out_of_range_are_refused(bad, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        report.main([*SMALL, "--hints-only", *bad])
+    assert exit_info.value.code == 2 and "--hint" in capsys.readouterr().err
