@@ -68,6 +68,10 @@ EVEN_SHARE = 0.0
 MIN_ALLOWANCE_SHARE = 0.5
 BUDGET_TOLERANCE = 0.002  # a learned review's spend within 0.2 % of its budget
 REVIEW_CORRECTIONS = 4  # placements tried to fit the users' late share and the jitter
+# Windows tried between the mixture's and the corrected one when the corrections overshoot.
+FILL_STEPS = 16
+# ... and how far past the mixture's window they reach when no correction fitted at all.
+FILL_REACH = 1.25
 # The most nominal offsets of a schedule walked to find the gap before an observation;
 # past them the schedule's interval stands for the gap (a 1 s schedule over two weeks).
 MAX_OFFSETS = 20_000
@@ -415,7 +419,10 @@ def _learn_review(
     window come out of the allowance, and what the one placement run really spends over
     the cover's mixture the window was searched with (the mixture's requests are continuous
     in the window, a single placement's jump; the first wait's jitter adds some) comes out
-    of the budget."""
+    of the budget. That second correction overshoots where one placement's spend jumps
+    (a surcharge found at one window is too dear at the next), so the placement kept is
+    then searched for between the corrected window and the mixture's (`_fill_budget`), or
+    up to FILL_REACH past the mixture's if no corrected placement fitted."""
     estimate, seen = changes[status], counts[status]
     cap = static.max_gap(status)
     budget = _static_requests(static, provider, status, estimate) + saved / seen
@@ -424,7 +431,9 @@ def _learn_review(
     base = (1.0 - settings.coverage) * pooled / seen
     late_users = 0.0  # user changes late at the review's window, per review change
     surcharge = 0.0  # what the placement run spends over the cover's mixture
-    best: StatusSchedule | None = None  # the last (best corrected) placement within budget
+    best: tuple[float, StatusSchedule] | None = None  # the last placement within budget
+    narrowest = math.inf  # the mixture's window at the whole budget: no placement is narrower
+    allowance = 0.0
     for _ in range(REVIEW_CORRECTIONS):
         allowance = min(max(base - late_users, 1.0 - settings.coverage), settings.max_review_miss)
         allowance = settings.within(allowance, seen)
@@ -438,25 +447,75 @@ def _learn_review(
         )
         if cover is None:
             break
+        if surcharge == 0.0:
+            narrowest = cover.window
         learned = schedule_from(cover.pure, _static(static, provider, status))
-        late = (
-            sum(
-                counts[user]
-                * late_share(changes[user], _offsets(schedule, changes[user]), cover.window)
-                for user, schedule in users.items()
-            )
-            / seen
-        )
+        late = _users_late(changes, counts, users, cover.window) / seen
         spent = jittered_requests(estimate, learned, cap, static.jitter)
         if spent <= budget * (1.0 + BUDGET_TOLERANCE):
-            best = learned
+            best = (cover.window, learned)
         if late <= late_users + 1e-4 and abs(spent - budget) <= BUDGET_TOLERANCE * budget:
-            break
+            return learned
         late_users = max(late_users, late)
         # What the one placement run (with its first wait's jitter) spends over the mixture
         # the window was searched with.
         surcharge = spent - cover.mixed_requests
-    return best
+    widest = best[0] if best is not None else narrowest * FILL_REACH
+    window = _fill_budget(
+        estimate, static, provider, status, budget, allowance, (narrowest, widest), settings
+    )
+    if window is None:
+        return None if best is None else best[1]
+    cover = cheapest_within(estimate, window, allowance, max_gap=cap)
+    late = _users_late(changes, counts, users, window) / seen
+    if late > late_users + 1e-4:  # narrower than the users' late share was fitted for
+        return None if best is None else best[1]
+    return schedule_from(cover.pure, _static(static, provider, status))
+
+
+def _users_late(
+    changes: Mapping[VerificationStatus, LearnedChanges],
+    counts: Mapping[VerificationStatus, int],
+    users: Mapping[VerificationStatus, StatusSchedule],
+    window: float,
+) -> float:
+    """User changes later than `window` under their learned schedules (a count)."""
+    return sum(
+        counts[user] * late_share(changes[user], _offsets(schedule, changes[user]), window)
+        for user, schedule in users.items()
+    )
+
+
+def _fill_budget(
+    estimate: LearnedChanges,
+    static: SchedulePlan,
+    provider: str,
+    status: VerificationStatus,
+    budget: float,
+    allowance: float,
+    windows: tuple[float, float],
+    settings: AdaptiveSettings,
+) -> float | None:
+    """The narrowest window in (narrowest, widest] whose one placement (with the first
+    wait's jitter) spends within `budget`, in FILL_STEPS geometric steps from the
+    narrowest up (None: none is). A single placement's spend is not monotonic in the
+    window, so this scans rather than bisects; the steps bound the cost."""
+    narrowest, widest = windows
+    if not (math.isfinite(narrowest) and narrowest < widest):
+        return None
+    cap = static.max_gap(status)
+    ratio = math.pow(widest / narrowest, 1.0 / FILL_STEPS)
+    for step in range(1, FILL_STEPS + 1):
+        window = max(narrowest * math.pow(ratio, step), settings.min_interval)
+        cover = cheapest_within(estimate, window, allowance, max_gap=cap)
+        if not cover.feasible:
+            continue
+        learned = schedule_from(cover.pure, _static(static, provider, status))
+        if jittered_requests(estimate, learned, cap, static.jitter) <= budget * (
+            1.0 + BUDGET_TOLERANCE
+        ):
+            return window
+    return None
 
 
 def jittered_requests(

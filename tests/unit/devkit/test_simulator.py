@@ -15,8 +15,15 @@ from devkit.simulation.lifecycles import (
     draw_lifecycles,
     parse_lifecycle,
 )
+from worker.domain.adaptive import (
+    AdaptiveSettings,
+    DurationHistory,
+    LearnedChanges,
+    adaptive_plan,
+    jittered_requests,
+)
 from worker.domain.backoff import BackoffSettings
-from worker.domain.schedule import DEFAULT_PLAN
+from worker.domain.schedule import DEFAULT_PLAN, SchedulePlan
 from worker.domain.statuses import VerificationStatus
 
 A, B, C = DEFAULT_DISTRIBUTIONS
@@ -226,3 +233,36 @@ def test_hint_options_out_of_range_are_refused(bad, capsys):
     with pytest.raises(SystemExit) as exit_info:
         report.main([*SMALL, "--hints-only", *bad])
     assert exit_info.value.code == 2 and "--hint" in capsys.readouterr().err
+
+
+def test_a_learned_plan_spends_the_static_plans_budget_not_less():
+    """Where one placement's spend jumps between windows, the learner's corrections used to
+    overshoot and leave 3 % of the budget unused (C, this training seed: 0.97 of the static
+    plan's requests); it now searches between the corrected window and the mixture's."""
+    distribution = DEFAULT_DISTRIBUTIONS[2]
+    static = report.static_plan(distribution)
+    history = sim.new_history()
+    training = draw_lifecycles(distribution, 10_000, 10_300)
+    sim.simulate(training, sim.plan_policy(static), random.Random(3), history)
+    histories = {key: DurationHistory(values) for key, values in history.items()}
+    learned = adaptive_plan(static, histories, AdaptiveSettings())
+
+    def spend(plan: SchedulePlan) -> float:
+        total = 0.0
+        for status in (VerificationStatus.PENDING, VerificationStatus.IN_REVIEW):
+            schedule = static.schedule_for(sim.PROVIDER, status)
+            assert schedule is not None
+            floor = (
+                max(schedule.first_wait - 90.0, 0.0)
+                if status is VerificationStatus.PENDING
+                else 0.0
+            )
+            estimate = LearnedChanges(
+                histories[(sim.PROVIDER, status)], schedule, static.max_gap(status), floor
+            )
+            chosen = plan.schedule_for(sim.PROVIDER, status)
+            assert chosen is not None
+            total += jittered_requests(estimate, chosen, static.max_gap(status), static.jitter)
+        return total
+
+    assert 0.99 * spend(static) <= spend(learned) <= 1.002 * spend(static)
