@@ -77,7 +77,7 @@ def test_the_schedule_follows_time_in_status_and_status():
     later = run(long_pending, answer(S.PENDING)).update.next_poll_at
     assert later == NOW + timedelta(seconds=300)
     review = run(stored(S.IN_REVIEW, status_since=NOW - timedelta(minutes=10)), answer(S.IN_REVIEW))
-    assert review.update.next_poll_at == NOW + timedelta(seconds=220)
+    assert review.update.next_poll_at == NOW + timedelta(seconds=230)
 
 
 def test_the_legacy_backoff_is_a_mode():

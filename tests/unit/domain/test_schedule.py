@@ -184,12 +184,23 @@ def test_users_are_polled_every_minute_from_their_third_minute_to_half_an_hour()
         assert DEFAULT_PLAN.schedule_for("gu1", status) == user
 
 
-def test_reviews_are_polled_at_a_steady_pace_with_a_cap():
+def test_reviews_are_polled_densely_with_one_sparse_block_at_the_cap():
     review = DEFAULT_PLAN.schedule_for("gu1", IN_REVIEW)
     assert review is not None
-    intervals = [review.interval_at(t) for t in range(int(review.first_wait), 40 * 86400, 600)]
-    assert intervals == sorted(intervals)
-    assert intervals[0] >= 120 and intervals[-1] <= DEFAULT_PLAN.max_gap(IN_REVIEW) == 1800
+    cap = DEFAULT_PLAN.max_gap(IN_REVIEW)
+    assert cap == 1800
+    gaps = [b - a for a, b in pairwise([0.0, *review.offsets(40 * 86400, cap)])]
+    assert min(gaps) >= 120 and max(gaps) <= cap
+    # A short review (5-60 min) is seen within 4 min: every gap of the first hour.
+    first_hour = [
+        gap for at, gap in zip(review.offsets(3600, cap), gaps, strict=False) if at <= 3600
+    ]
+    assert first_hour[0] == 360 and max(first_hour[1:]) <= 240
+    # The p95's allowance is spent in one block of 4.5-6.5 h at the cap; a day's reviews are
+    # otherwise polled at least every 8 min, so nothing outside the block waits longer.
+    times = review.offsets(86400, cap)
+    sparse = [at for at, gap in zip(times, gaps, strict=False) if gap > 480]
+    assert sparse and min(sparse) > 4.5 * 3600 and max(sparse) <= 6.5 * 3600 + 1
 
 
 # -- configuration ----------------------------------------------------------------------

@@ -87,8 +87,8 @@ def test_hinted_transitions_stretch_the_providers_waits_and_silence_restores_the
     state = safety.states()["notus"]
     assert not state.stretched and state.reason.value == "hints_stopped"
     engine(store, ScriptedAdapter("notus", [result("in_review")]), clock, safety).poll_batch(ids)
-    # 631 s into the review: the schedule's own 220 s pace again (stretched it would be 880).
-    assert all(1 <= wait <= 220 for wait in waits(store, ids, clock))
+    # 631 s into the review: the schedule's own 230 s pace again (stretched it would be 920).
+    assert all(1 <= wait <= 230 for wait in waits(store, ids, clock))
     assert hook.seen == [("notus", True), ("notus", False)]
 
 
