@@ -44,7 +44,7 @@ class SafetyNetError(ValueError):
 class SafetyNetSettings:
     """`factor` 1 turns stretching off; defaults GUESS (simulator, README)."""
 
-    factor: float = 4.0  # KYC_HINT_STRETCH_FACTOR
+    factor: float = 5.0  # KYC_HINT_STRETCH_FACTOR
     share: float = 0.8  # KYC_HINT_SHARE
     window: int = 50  # KYC_HINT_WINDOW (transitions)
     min_transitions: int = 20  # KYC_HINT_MIN_TRANSITIONS

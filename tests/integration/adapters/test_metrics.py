@@ -284,7 +284,7 @@ def test_fleet_gauges_show_each_providers_safety_net_on_real_redis(db, redis_url
         assert sample(registry, "kyc_poller_hinted_transition_share", provider="notus") == 0
         # Beat only reads: the fleet's switch is still the workers' to report.
         assert client.get("kyc-poller:safety-net:gu1") is None
-        assert net.stretches() == {"gu1": 4.0}
+        assert net.stretches() == {"gu1": settings.factor}
         assert client.get("kyc-poller:safety-net:gu1") == b"stretched"
     finally:
         client.close()
