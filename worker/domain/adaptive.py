@@ -461,16 +461,17 @@ def _learn_review(
         # the window was searched with.
         surcharge = spent - cover.mixed_requests
     widest = best[0] if best is not None else narrowest * FILL_REACH
-    window = _fill_budget(
+    filled = _fill_budget(
         estimate, static, provider, status, budget, allowance, (narrowest, widest), settings
     )
-    if window is None:
-        return None if best is None else best[1]
-    cover = cheapest_within(estimate, window, allowance, max_gap=cap)
+    fallback = None if best is None else best[1]
+    if filled is None:
+        return fallback
+    window, learned = filled
     late = _users_late(changes, counts, users, window) / seen
     if late > late_users + 1e-4:  # narrower than the users' late share was fitted for
-        return None if best is None else best[1]
-    return schedule_from(cover.pure, _static(static, provider, status))
+        return fallback
+    return learned
 
 
 def _users_late(
@@ -495,11 +496,12 @@ def _fill_budget(
     allowance: float,
     windows: tuple[float, float],
     settings: AdaptiveSettings,
-) -> float | None:
+) -> tuple[float, StatusSchedule] | None:
     """The narrowest window in (narrowest, widest] whose one placement (with the first
-    wait's jitter) spends within `budget`, in FILL_STEPS geometric steps from the
-    narrowest up (None: none is). A single placement's spend is not monotonic in the
-    window, so this scans rather than bisects; the steps bound the cost."""
+    wait's jitter) spends within `budget`, and that placement's schedule, in FILL_STEPS
+    geometric steps from the narrowest up (None: none is). A single placement's spend is
+    not monotonic in the window, so this scans rather than bisects; the steps bound the
+    cost."""
     narrowest, widest = windows
     if not (math.isfinite(narrowest) and narrowest < widest):
         return None
@@ -514,7 +516,7 @@ def _fill_budget(
         if jittered_requests(estimate, learned, cap, static.jitter) <= budget * (
             1.0 + BUDGET_TOLERANCE
         ):
-            return window
+            return window, learned
     return None
 
 

@@ -277,9 +277,9 @@ USER_SCHEDULE = StatusSchedule.of(
 # change per decision) to wait longer than it, and spending that allowance on one block of
 # long reviews, where each poll is still dear (most reviews are still open), buys a denser
 # pace everywhere else. Its price is the tail: a decision in the block waits up to the
-# maximum gap (p99 ~24 min where a steady pace had ~8 min). Tuned on the simulator (README,
+# maximum gap (p99 ~22 min on A where a steady pace had ~8 min). Tuned on the simulator (README,
 # Benchmark): A within 1.05x and B within 1.5x a fixed interval's p95 at equal requests, both
-# within today's requests, C (log-normal) 1.27x. A steady tail instead:
+# within today's requests, C (log-normal) 1.28x. A steady tail instead:
 # KYC_POLL_SCHEDULE_IN_REVIEW=0:360,360:220,3600:485,86400:1800 (A 1.13x, p99 ~8 min).
 REVIEW_SCHEDULE = StatusSchedule.of(
     (0, 360), (360, 230), (3600, 480), (16200, 1800), (23400, 400), (24 * 3600, 1800)

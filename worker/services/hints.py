@@ -15,6 +15,7 @@ Recording is best effort: the caller logs a Redis failure, and the hint's poll g
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 
@@ -51,12 +52,24 @@ def last_hints(client: redis.Redis, verification_ids: Sequence[int]) -> dict[int
     """The Unix time of each verification's last hint, for those that had one in the TTL."""
     if not verification_ids:
         return {}
-    values = client.mget([f"{HINT_KEY_PREFIX}{vid}" for vid in verification_ids])
-    return {
-        vid: float(value)
-        for vid, value in zip(verification_ids, values, strict=True)  # type: ignore[arg-type]
-        if value is not None
+    keys = [f"{HINT_KEY_PREFIX}{vid}" for vid in verification_ids]
+    values: list[object] = client.mget(keys)  # type: ignore[assignment]
+    stamps = {
+        vid: stamp_seconds(value) for vid, value in zip(verification_ids, values, strict=True)
     }
+    return {vid: stamp for vid, stamp in stamps.items() if stamp is not None}
+
+
+def stamp_seconds(value: object) -> float | None:
+    """A stamp this module wrote, as Unix seconds; None for no value or one that is not a
+    finite number (a garbled or forged key reads as "no hint", never an exception)."""
+    if value is None:
+        return None
+    try:
+        seconds = float(value.decode() if isinstance(value, bytes) else str(value))
+    except (ValueError, UnicodeDecodeError):
+        return None
+    return seconds if math.isfinite(seconds) else None
 
 
 def hint_count(client: redis.Redis, provider: str) -> int:

@@ -35,7 +35,7 @@ from worker.domain.safety_net import (
     assess,
     was_hinted,
 )
-from worker.services.hints import HINT_COUNT_PREFIX, last_hints
+from worker.services.hints import HINT_COUNT_PREFIX, last_hints, stamp_seconds
 
 log = structlog.get_logger(__name__)
 
@@ -144,8 +144,8 @@ class HintedSafetyNet:
             recent, last_hint, unhinted = replies[3 * index : 3 * index + 3]
             records[provider] = HintRecord(
                 recent=tuple(_flag(value) for value in recent),
-                last_hint_at=_seconds(last_hint),
-                last_unhinted_at=_seconds(unhinted),
+                last_hint_at=stamp_seconds(last_hint),
+                last_unhinted_at=stamp_seconds(unhinted),
             )
         return records
 
@@ -178,12 +178,3 @@ class HintedSafetyNet:
 
 def _flag(value: object) -> bool:
     return value in (b"1", "1")
-
-
-def _seconds(value: object) -> float | None:
-    if value is None:
-        return None
-    try:
-        return float(value.decode() if isinstance(value, bytes) else str(value))
-    except ValueError:
-        return None

@@ -130,3 +130,16 @@ def test_a_forged_or_garbled_record_is_read_safely(client):
     assert record.recent[:2] == (False, False) and record.recent.count(True) == 18
     assert record.last_hint_at is None and record.last_unhinted_at is None
     assert net(client, clock).stretches() == {"gu1": 4.0}
+    client.set("kyc-poller:hints:gu1:last", "nan")
+    assert net(client, clock).records()["gu1"].last_hint_at is None
+
+
+def test_a_garbled_hint_stamp_counts_as_no_hint_and_the_record_is_written(client):
+    # A verification's hint key is written by the HTTP service; garbage there must not
+    # raise out of the poll engine after its write.
+    clock = FakeClock()
+    client.set("kyc-poller:hint:7", "\xff not a time")
+    client.set("kyc-poller:hint:8", "inf")
+    found = [FoundTransition("gu1", vid, clock()) for vid in (7, 8)]
+    assert net(client, clock).record_transitions(found) == 2
+    assert client.lrange("kyc-poller:hintshare:gu1", 0, -1) == [b"0", b"0"]
