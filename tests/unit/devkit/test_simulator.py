@@ -238,7 +238,8 @@ def test_hint_options_out_of_range_are_refused(bad, capsys):
 def test_a_learned_plan_spends_the_static_plans_budget_not_less():
     """Where one placement's spend jumps between windows, the learner's corrections used to
     overshoot and leave 3 % of the budget unused (C, this training seed: 0.97 of the static
-    plan's requests); it now searches between the corrected window and the mixture's."""
+    plan's requests); it now searches between the corrected window and the mixture's. Its
+    safety share is 0.1 % of the budget (0.5 % left A ~0.6 requests unspent)."""
     distribution = DEFAULT_DISTRIBUTIONS[2]
     static = report.static_plan(distribution)
     history = sim.new_history()
@@ -265,4 +266,4 @@ def test_a_learned_plan_spends_the_static_plans_budget_not_less():
             total += jittered_requests(estimate, chosen, static.max_gap(status), static.jitter)
         return total
 
-    assert 0.99 * spend(static) <= spend(learned) <= 1.002 * spend(static)
+    assert 0.997 * spend(static) <= spend(learned) <= 1.002 * spend(static)
