@@ -8,6 +8,7 @@ and seed). Pure Python, no servers, under a minute:
     .venv/bin/python scripts/simulate_schedule.py [--verifications 3000] [--seeds 3]
         [--rounds 2] [--training 10000] [--lifecycle NAME=USER/REVIEW[/GAP] ...]
         [--hint-delivery 1,0.9,0.5,0] [--hint-delay 2] [--hint-loss 0] [--hints-only]
+        [--oracle-users]
 
 Webhooks as hints (`devkit.simulation.hints`): per distribution, the static plan with a hint
 per change at each delivery share, the adapting safety net's stretch (the product's rule),
@@ -25,7 +26,9 @@ runs:
 - adaptive: `worker.domain.adaptive.adaptive_plan`, learned in `--rounds` rounds, each from
   the seeing times a fresh training sample of `--training` verifications (same distribution,
   other seeds) showed under the previous round's plan (the static one first), as the
-  transition history would;
+  transition history would; with `--oracle-users` also learned with the users' true
+  distribution in place of its estimate (what knowing where users finish, below the first
+  poll, is worth: the history cannot show it);
 - optimum: the exact optimum (`devkit.simulation.optimum`), replayed on the first seed's
   lifecycles: each verification draws one of the mixture's placements. It sits exactly on
   the p95's edge (10 % of decisions later than its window), so a sample's p95 may land
@@ -41,7 +44,7 @@ import os
 import random
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 
@@ -56,6 +59,7 @@ from devkit.simulation.lifecycles import (
 )
 from devkit.simulation.optimum import Optimum, OptimumPolicy, exact_optimum
 from devkit.simulation.replay import (
+    PROVIDER,
     Policy,
     Result,
     equal_requests_p95,
@@ -67,6 +71,7 @@ from devkit.simulation.replay import (
 )
 from worker.domain.adaptive import AdaptiveSettings, DurationHistory, adaptive_plan
 from worker.domain.backoff import BackoffSettings
+from worker.domain.placement import ChangeTimes, FunctionChanges
 from worker.domain.safety_net import SafetyNetSettings
 from worker.domain.schedule import DEFAULT_PLAN, SchedulePlan, render_markdown_table
 from worker.domain.statuses import VerificationStatus
@@ -79,6 +84,7 @@ PENDING, IN_REVIEW = VerificationStatus.PENDING, VerificationStatus.IN_REVIEW
 TODAY = "today (full jitter 5..900 s)"
 STATIC = "static (the default)"
 ADAPTIVE = "adaptive (learned)"
+ORACLE_USERS = "adaptive, users known (oracle)"
 
 
 @dataclass(frozen=True)
@@ -146,16 +152,18 @@ def learn(
     static: SchedulePlan,
     settings: AdaptiveSettings,
     rounds: int,
+    known: Mapping[tuple[str, VerificationStatus], ChangeTimes] | None = None,
 ) -> SchedulePlan:
     """Adaptive's plan after `rounds` builds, each from a training sample polled with the
-    plan in force (the static one first), read as the transition history would record it."""
+    plan in force (the static one first), read as the transition history would record it
+    (`known`: statuses whose changes the learner is told instead, see `adaptive_plan`)."""
     plan = static
     for round_ in range(rounds):
         history = new_history()
         training = draw_lifecycles(distribution, count, 10_000 + 100 * seed + round_)
         simulate(training, plan_policy(plan), random.Random(seed + round_), history)
         histories = {key: DurationHistory(values) for key, values in history.items()}
-        plan = adaptive_plan(static, histories, settings, in_force=plan)
+        plan = adaptive_plan(static, histories, settings, in_force=plan, known=known)
     return plan
 
 
@@ -169,6 +177,7 @@ class SeedTask:
     settings: AdaptiveSettings
     rounds: int
     training: int
+    oracle_users: bool = False
 
 
 @dataclass(frozen=True)
@@ -190,6 +199,11 @@ def run_seed(task: SeedTask) -> SeedOutcome:
     results[STATIC] = simulate(lifecycles, plan_policy(static), rng)
     plan = learn(distribution, task.training, seed, static, task.settings, task.rounds)
     results[ADAPTIVE] = simulate(lifecycles, plan_policy(plan), rng)
+    if task.oracle_users:
+        user = FunctionChanges(distribution.user.cdf, distribution.user.high)
+        known = {(PROVIDER, PENDING): user}
+        told = learn(distribution, task.training, seed, static, task.settings, task.rounds, known)
+        results[ORACLE_USERS] = simulate(lifecycles, plan_policy(told), rng)
     ratios = {
         name: result.p95 / equal_requests_p95(lifecycles, result.mean_requests)[1]
         for name, result in results.items()
@@ -323,6 +337,17 @@ def bound_lines(report: Report) -> list[str]:
         f"  (computed from the distribution in {report.optimum_seconds:.1f} s each; the issue's "
         "independent search: A 0.845x / 0.863x, B 1.049x / 1.054x)"
     )
+    if ORACLE_USERS in report.rows:
+        told, learned = report.rows[ORACLE_USERS], report.rows[ADAPTIVE]
+        lines.append(
+            "  adaptive per seed, learned / users known: "
+            + ", ".join(
+                f"{mine:.3f}x / {oracle:.3f}x ({a.mean_requests:.1f} / {b.mean_requests:.1f} req.)"
+                for mine, oracle, a, b in zip(
+                    learned.ratios, told.ratios, learned.seeds, told.seeds, strict=True
+                )
+            )
+        )
     return lines
 
 
@@ -417,6 +442,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="share of the verifications, at the end of the run, whose hints are all lost",
     )
     parser.add_argument("--hints-only", action="store_true", help="only the hints tables")
+    parser.add_argument(
+        "--oracle-users",
+        action="store_true",
+        help="also learn with the users' true distribution (not a policy: a diagnostic)",
+    )
     args = parser.parse_args(argv)
     if args.verifications < 1 or args.seeds < 1 or args.rounds < 1:
         parser.error("--verifications, --seeds and --rounds must be at least 1")
@@ -430,7 +460,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.show_plan:
         print(render_markdown_table(DEFAULT_PLAN), end="\n\n")
     tasks = [
-        SeedTask(distribution, seed, args.verifications, settings, args.rounds, args.training)
+        SeedTask(
+            distribution,
+            seed,
+            args.verifications,
+            settings,
+            args.rounds,
+            args.training,
+            args.oracle_users,
+        )
         for distribution in distributions
         for seed in range(args.seeds)
     ]

@@ -36,6 +36,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from worker.domain.placement import (
+    ChangeTimes,
     Placement,
     cheapest_within,
     expected_requests,
@@ -336,13 +337,17 @@ def adaptive_plan(
     histories: Mapping[tuple[str, VerificationStatus], DurationHistory],
     settings: AdaptiveSettings | None = None,
     in_force: SchedulePlan | None = None,
+    known: Mapping[tuple[str, VerificationStatus], ChangeTimes] | None = None,
 ) -> SchedulePlan:
     """`static` with learned overrides for every provider with enough history.
 
     `in_force`: the plan the history was polled with (the static one if not given).
     Terminal statuses in `histories` are ignored; a (provider, status) with too little
-    history keeps the static schedule (its override, else the default).
+    history keeps the static schedule (its override, else the default). `known`: when
+    changes land in a (provider, status), used instead of the history's estimate (the
+    simulator's oracle runs: what knowing it is worth); the history still counts them.
     """
+    known = known or {}
     settings = settings or AdaptiveSettings()
     in_force = in_force or static
     providers = sorted({provider for provider, _ in histories})
@@ -353,7 +358,8 @@ def adaptive_plan(
             for (name, status), history in histories.items()
             if name == provider and not status.is_terminal
         }
-        learned = learn_provider(provider, static, in_force, mine, settings)
+        given = {status: changes for (name, status), changes in known.items() if name == provider}
+        learned = learn_provider(provider, static, in_force, mine, settings, given)
         if learned:
             plan = plan.with_overrides(provider, learned)
     return plan
@@ -365,9 +371,11 @@ def learn_provider(
     in_force: SchedulePlan,
     histories: Mapping[VerificationStatus, DurationHistory],
     settings: AdaptiveSettings,
+    known: Mapping[VerificationStatus, ChangeTimes] | None = None,
 ) -> dict[VerificationStatus, StatusSchedule]:
-    """One provider's learned schedules (steps 1 to 4 of the module docstring)."""
-    changes: dict[VerificationStatus, LearnedChanges] = {}
+    """One provider's learned schedules (steps 1 to 4 of the module docstring); `known`
+    as `adaptive_plan` takes it."""
+    changes: dict[VerificationStatus, ChangeTimes] = {}
     counts: dict[VerificationStatus, int] = {}
     for status, history in sorted(histories.items()):
         current = in_force.schedule_for(provider, status)
@@ -377,7 +385,9 @@ def learn_provider(
         if status not in REVIEW_STATUSES:
             first = _static(static, provider, status).first_wait
             floor = first - FLOOR_WINDOWS * settings.first_change_window
-        learned = LearnedChanges(history, current, in_force.max_gap(status), max(floor, 0.0))
+        learned = (known or {}).get(status)
+        if learned is None:
+            learned = LearnedChanges(history, current, in_force.max_gap(status), max(floor, 0.0))
         if learned.horizon > 0:
             changes[status], counts[status] = learned, len(history.completed)
     result: dict[VerificationStatus, StatusSchedule] = {}
@@ -409,7 +419,7 @@ def _learn_review(
     provider: str,
     static: SchedulePlan,
     status: VerificationStatus,
-    changes: Mapping[VerificationStatus, LearnedChanges],
+    changes: Mapping[VerificationStatus, ChangeTimes],
     counts: Mapping[VerificationStatus, int],
     users: Mapping[VerificationStatus, StatusSchedule],
     saved: float,
@@ -477,7 +487,7 @@ def _learn_review(
 
 
 def _users_late(
-    changes: Mapping[VerificationStatus, LearnedChanges],
+    changes: Mapping[VerificationStatus, ChangeTimes],
     counts: Mapping[VerificationStatus, int],
     users: Mapping[VerificationStatus, StatusSchedule],
     window: float,
@@ -490,7 +500,7 @@ def _users_late(
 
 
 def _fill_budget(
-    estimate: LearnedChanges,
+    estimate: ChangeTimes,
     static: SchedulePlan,
     provider: str,
     status: VerificationStatus,
@@ -523,7 +533,7 @@ def _fill_budget(
 
 
 def jittered_requests(
-    changes: LearnedChanges, schedule: StatusSchedule, max_gap: float, jitter: float
+    changes: ChangeTimes, schedule: StatusSchedule, max_gap: float, jitter: float
 ) -> float:
     """Expected requests of `schedule` up to the horizon, over its first wait's jitter (as
     `next_poll_delay` draws it: the mean of a draw above and one below the nominal)."""
@@ -539,7 +549,7 @@ def jittered_requests(
     return total / 2.0
 
 
-def _offsets(schedule: StatusSchedule, changes: LearnedChanges) -> list[float]:
+def _offsets(schedule: StatusSchedule, changes: ChangeTimes) -> list[float]:
     return schedule.offsets(changes.horizon)
 
 
@@ -574,7 +584,7 @@ def _static(plan: SchedulePlan, provider: str, status: VerificationStatus) -> St
 
 
 def _static_requests(
-    plan: SchedulePlan, provider: str, status: VerificationStatus, changes: LearnedChanges
+    plan: SchedulePlan, provider: str, status: VerificationStatus, changes: ChangeTimes
 ) -> float:
     """What the static schedule expects to spend in the status up to the horizon."""
     schedule = _static(plan, provider, status)

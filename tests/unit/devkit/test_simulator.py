@@ -54,6 +54,18 @@ def test_runs_on_a_small_input_and_prints_every_policy_bound_and_goal(capsys):
     assert out.count("Hints on ") == 3 and out.count("hints 90% delivered") == 3
 
 
+def test_the_users_oracle_is_a_diagnostic_row_beside_the_learned_one(capsys):
+    """--oracle-users learns again with the users' true distribution: a row per distribution
+    and, per seed, both ratios; no goal line is about it."""
+    args = [*SMALL, "--min-samples", "20", "--jobs", "1", "--oracle-users"]
+    assert report.main(args) == 0
+    out = capsys.readouterr().out
+    assert out.count("adaptive, users known (oracle)") == 3
+    assert out.count("adaptive per seed, learned / users known: ") == 3
+    goals = [line for line in out.splitlines() if line.strip().startswith(("PASS", "FAIL"))]
+    assert not any("oracle" in line for line in goals)
+
+
 def test_the_longest_gap_per_status_is_reported():
     lifecycles = draw_lifecycles(B, 200, seed=3)
     plan = DEFAULT_PLAN.with_max_gaps({VerificationStatus.IN_REVIEW: 120.0})

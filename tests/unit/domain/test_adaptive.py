@@ -126,7 +126,7 @@ def test_a_learned_plan_keeps_the_first_change_goal_the_budget_and_the_gaps():
             static.jitter,
         )
 
-    # ... and spend that budget, not leave it unused (less the learner's 0.5 % safety).
+    # ... and spend that budget, not leave it unused (less the learner's 0.1 % safety).
     assert (
         spend(dict(static.statuses)) * 0.99
         <= spend(learned)
@@ -144,6 +144,34 @@ def test_a_learned_plan_keeps_the_first_change_goal_the_budget_and_the_gaps():
         return next(w for w in range(60, 600) if late_share(reviews, polls, float(w)) <= 0.1)
 
     assert window_for(learned[IN_REVIEW]) < 0.85 * window_for(static.statuses[IN_REVIEW])
+
+
+def test_known_changes_replace_the_estimate_of_a_status():
+    """Told where users finish (from 120 s), the learner need not assume changes from its
+    floor (90 s: the history cannot show below the first poll), so it polls users later
+    and leaves more of the budget to the review; the first-change goal still holds."""
+    static = DEFAULT_PLAN.with_max_gaps({IN_REVIEW: 600.0})
+    histories = provider_history(static)
+    settings = AdaptiveSettings()
+    users = uniform(120, 1200)
+    guessed = learn_provider("gu1", static, static, histories, settings)
+    told = learn_provider("gu1", static, static, histories, settings, {PENDING: users})
+    assert told[PENDING].first_wait > guessed[PENDING].first_wait + 5.0
+    assert late_share(users, told[PENDING].offsets(1300), 60.0) <= 0.05
+    reviews = uniform(270, 3600)
+    spent = [
+        jittered_requests(reviews, plan[IN_REVIEW], 600.0, static.jitter)
+        for plan in (guessed, told)
+    ]
+    assert spent[1] > spent[0]
+    # Through the plan too, keyed by provider.
+    plan = adaptive_plan(
+        static,
+        {("gu1", s): h for s, h in histories.items()},
+        settings,
+        known={("gu1", PENDING): users},
+    )
+    assert plan.schedule_for("gu1", PENDING) == told[PENDING]
 
 
 def test_too_little_history_keeps_the_static_schedule():
