@@ -37,8 +37,12 @@ SMALL = ["--verifications", "80", "--seeds", "1", "--rounds", "1", "--training",
 
 
 def test_runs_on_a_small_input_and_prints_every_policy_bound_and_goal(capsys):
-    assert report.main([*SMALL, "--min-samples", "20", "--jobs", "1"]) == 0
+    assert report.main([*SMALL, "--min-samples", "20", "--jobs", "1", "--oracle-users"]) == 0
     out = capsys.readouterr().out
+    # --oracle-users: a diagnostic row per distribution (learned again, told the users' true
+    # distribution) and both ratios per seed; no goal line is about it.
+    assert out.count("adaptive, users known (oracle)") == 3
+    assert out.count("adaptive per seed, learned / users known: ") == 3
     for name in ("today", "fixed 60 s", "fixed 300 s", "fixed 600 s", "static", "adaptive"):
         assert out.count(name) >= 3  # a row per distribution
     for name in ("A", "B", "C"):
@@ -51,19 +55,8 @@ def test_runs_on_a_small_input_and_prints_every_policy_bound_and_goal(capsys):
     # Per distribution, hints: 100 % against polling alone and against its own net, 0 %.
     assert len(goals) == 4 + 4 + 3 + 3 * 3
     assert all("seed 0]" in line for line in goals if "hints" not in line)
-    assert out.count("Hints on ") == 3 and out.count("hints 90% delivered") == 3
-
-
-def test_the_users_oracle_is_a_diagnostic_row_beside_the_learned_one(capsys):
-    """--oracle-users learns again with the users' true distribution: a row per distribution
-    and, per seed, both ratios; no goal line is about it."""
-    args = [*SMALL, "--min-samples", "20", "--jobs", "1", "--oracle-users"]
-    assert report.main(args) == 0
-    out = capsys.readouterr().out
-    assert out.count("adaptive, users known (oracle)") == 3
-    assert out.count("adaptive per seed, learned / users known: ") == 3
-    goals = [line for line in out.splitlines() if line.strip().startswith(("PASS", "FAIL"))]
     assert not any("oracle" in line for line in goals)
+    assert out.count("Hints on ") == 3 and out.count("hints 90% delivered") == 3
 
 
 def test_the_longest_gap_per_status_is_reported():
