@@ -65,7 +65,7 @@ def exact_optimum(
 ) -> Optimum | None:
     """The optimum within `budget` requests per verification (None: the first-change goal
     alone needs more). `max_gap` caps the gaps between polls of a review."""
-    user = cheapest_within(_changes(distribution.user), FIRST_CHANGE_WINDOW, FIRST_CHANGE_MISS)
+    user = cheapest_within(span_changes(distribution.user), FIRST_CHANGE_WINDOW, FIRST_CHANGE_MISS)
     left = budget - 1.0 - user.mixed_requests
     if left <= 0:
         return None
@@ -103,7 +103,8 @@ class OptimumPolicy:
         return waits
 
 
-def _changes(span: Span) -> FunctionChanges:
+def span_changes(span: Span) -> FunctionChanges:
+    """A span as the placement optimiser reads changes (its CDF up to its end)."""
     return FunctionChanges(span.cdf, span.high)
 
 
@@ -119,7 +120,7 @@ def _next(placement: Placement, elapsed: float) -> float:
 
 
 def _mixed_late(span: Span, cover: Cover, window: float) -> float:
-    changes = _changes(span)
+    changes = span_changes(span)
     lower = late_share(changes, cover.lower.polls, window)
     upper = late_share(changes, cover.upper.polls, window)
     return lower + cover.weight * (upper - lower)

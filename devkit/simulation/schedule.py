@@ -57,7 +57,7 @@ from devkit.simulation.lifecycles import (
     draw_lifecycles,
     parse_lifecycle,
 )
-from devkit.simulation.optimum import Optimum, OptimumPolicy, exact_optimum
+from devkit.simulation.optimum import Optimum, OptimumPolicy, exact_optimum, span_changes
 from devkit.simulation.replay import (
     PROVIDER,
     Policy,
@@ -71,7 +71,7 @@ from devkit.simulation.replay import (
 )
 from worker.domain.adaptive import AdaptiveSettings, DurationHistory, adaptive_plan
 from worker.domain.backoff import BackoffSettings
-from worker.domain.placement import ChangeTimes, FunctionChanges
+from worker.domain.placement import ChangeTimes
 from worker.domain.safety_net import SafetyNetSettings
 from worker.domain.schedule import DEFAULT_PLAN, SchedulePlan, render_markdown_table
 from worker.domain.statuses import VerificationStatus
@@ -200,8 +200,7 @@ def run_seed(task: SeedTask) -> SeedOutcome:
     plan = learn(distribution, task.training, seed, static, task.settings, task.rounds)
     results[ADAPTIVE] = simulate(lifecycles, plan_policy(plan), rng)
     if task.oracle_users:
-        user = FunctionChanges(distribution.user.cdf, distribution.user.high)
-        known = {(PROVIDER, PENDING): user}
+        known = {(PROVIDER, PENDING): span_changes(distribution.user)}
         told = learn(distribution, task.training, seed, static, task.settings, task.rounds, known)
         results[ORACLE_USERS] = simulate(lifecycles, plan_policy(told), rng)
     ratios = {

@@ -94,7 +94,7 @@ class AdaptiveSettings:
     # ... and this share under the request budget. Small: the budget is the static plan's
     # spend estimated on the same history, so the estimate's bias is common to both (on the
     # simulator the static and learned estimates are both ~0.1 % under what they really
-    # spend); 0.5 % left A ~0.6 requests unspent and its p95 0.3-10 % higher on some seeds.
+    # spend); 0.5 % left A ~0.6 requests unspent, and its p95 up to 9 % higher on some seeds.
     budget_safety: float = 0.001
 
     def __post_init__(self) -> None:
